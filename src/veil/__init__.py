@@ -1,0 +1,1 @@
+"""Veil: machine learning on encrypted data."""

@@ -1,0 +1,30 @@
+"""Veil's exception types.
+
+Every error Veil raises on bad input says which parameter was wrong, what was expected and what came.
+The types subclass the built-in exception a caller would naturally catch (``ValueError``, ``TypeError``,
+``RuntimeError``), so ``except ValueError`` keeps working.
+"""
+
+
+class VeilError(Exception):
+    """Base class of every Veil-specific error."""
+
+
+class UnsupportedOpError(VeilError, ValueError):
+    """An ONNX operator that Veil cannot evaluate or quantize."""
+
+
+class InputValidationError(VeilError, ValueError):
+    """Data passed at a public boundary has the wrong shape, dtype, or non-finite values."""
+
+
+class QuantizationError(VeilError, ValueError):
+    """A quantization parameter (bit-width, rounding, scale) is impossible or inconsistent."""
+
+
+class AccumulatorOverflowError(VeilError, ValueError):
+    """An integer accumulator would need more bits than the budget the user asked for."""
+
+
+class NotCompiledError(VeilError, RuntimeError):
+    """An FHE mode ("simulate", "execute") was asked for before ``compile`` was called."""

@@ -1,0 +1,168 @@
+"""Compile one integer forward function to a TFHE circuit and run it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from concrete import fhe
+from concrete.fhe.dtypes import Integer
+
+# One table lookup fails with probability 2**-40: failures are negligible next to quantization error
+# and the parameters stay small. The global bound is left to the per-lookup one.
+DEFAULT_P_ERROR = 2.0**-40
+DEFAULT_GLOBAL_P_ERROR = None
+
+
+@dataclass(frozen=True)
+class CircuitStatistics:
+    """What a compiled circuit costs.
+
+    Attributes
+    ----------
+    max_bit_width : int
+        Largest integer bit-width of any encrypted value in the circuit.
+    table_lookups_by_bit_width : dict[int, int]
+        Number of elementwise table lookups, keyed by the bit-width of their encrypted input.
+    programmable_bootstrap_count : int
+        Total programmable bootstraps (table lookups plus those hidden in exact rounding).
+    evaluation_key_bytes : int
+        Size of the bootstrap and key-switching keys the server needs.
+    complexity : float
+        Concrete's cost model estimate of one circuit evaluation.
+    p_error, global_p_error : float
+        Failure probability of one lookup and of the whole circuit.
+    """
+
+    max_bit_width: int
+    table_lookups_by_bit_width: dict[int, int]
+    programmable_bootstrap_count: int
+    evaluation_key_bytes: int
+    complexity: float
+    p_error: float
+    global_p_error: float
+
+    def to_dict(self) -> dict:
+        """Plain-python form, ready for JSON."""
+        return {
+            "max_bit_width": self.max_bit_width,
+            "table_lookups_by_bit_width": {str(k): v for k, v in self.table_lookups_by_bit_width.items()},
+            "programmable_bootstrap_count": self.programmable_bootstrap_count,
+            "evaluation_key_bytes": self.evaluation_key_bytes,
+            "complexity": self.complexity,
+            "p_error": self.p_error,
+            "global_p_error": self.global_p_error,
+        }
+
+
+class FheCircuit:
+    """A compiled circuit of one encrypted integer input and one encrypted integer output.
+
+    The circuit has the fixed input shape it was compiled with (one row, usually); :meth:`simulate`
+    and :meth:`encrypt_run_decrypt` loop over the leading axis of larger batches.
+    """
+
+    def __init__(self, circuit: fhe.Circuit, input_shape: tuple[int, ...]):
+        self._circuit = circuit
+        self.input_shape = input_shape
+
+    @property
+    def mlir(self) -> str:
+        """The MLIR text that concrete compiled (useful when a circuit surprises you)."""
+        return self._circuit.mlir
+
+    @property
+    def statistics(self) -> CircuitStatistics:
+        """Bit-widths, lookup counts, key sizes and cost of this circuit."""
+        circuit = self._circuit
+        return CircuitStatistics(
+            max_bit_width=int(circuit.graph.maximum_integer_bit_width(is_encrypted_filter=True)),
+            table_lookups_by_bit_width=_table_lookups_by_bit_width(circuit.graph),
+            programmable_bootstrap_count=int(circuit.programmable_bootstrap_count),
+            evaluation_key_bytes=int(circuit.size_of_bootstrap_keys + circuit.size_of_keyswitch_keys),
+            complexity=float(circuit.complexity),
+            p_error=float(circuit.p_error),
+            global_p_error=float(circuit.global_p_error),
+        )
+
+    def keygen(self, force: bool = False) -> None:
+        """Generate the secret and evaluation keys (kept in memory by the circuit)."""
+        self._circuit.keygen(force=force)
+
+    def simulate(self, q_x: np.ndarray) -> np.ndarray:
+        """Run the circuit in concrete's simulator, which models TFHE's lookup failure probability."""
+        return self._map_rows(self._circuit.simulate, q_x)
+
+    def encrypt_run_decrypt(self, q_x: np.ndarray) -> np.ndarray:
+        """Encrypt each row, evaluate the circuit on ciphertexts, decrypt the result."""
+        self.keygen()
+        return self._map_rows(self._circuit.encrypt_run_decrypt, q_x)
+
+    def _map_rows(self, run: Callable[[np.ndarray], np.ndarray], q_x: np.ndarray) -> np.ndarray:
+        rows_per_call = self.input_shape[0]
+        if q_x.shape[1:] != self.input_shape[1:] or q_x.shape[0] % rows_per_call:
+            raise ValueError(
+                f"the circuit takes integer inputs of shape (k * {rows_per_call}, "
+                f"{', '.join(map(str, self.input_shape[1:]))}), got {q_x.shape}"
+            )
+        chunks = [run(q_x[i : i + rows_per_call]) for i in range(0, q_x.shape[0], rows_per_call)]
+        return np.concatenate([np.asarray(chunk, dtype=np.int64) for chunk in chunks], axis=0)
+
+
+def compile_integer_function(
+    function: Callable[[np.ndarray], np.ndarray],
+    inputset: Sequence[np.ndarray],
+    *,
+    p_error: float | None = DEFAULT_P_ERROR,
+    global_p_error: float | None = DEFAULT_GLOBAL_P_ERROR,
+    show_mlir: bool = False,
+) -> FheCircuit:
+    """Trace ``function`` on an encrypted integer input and compile it with 128-bit security.
+
+    Parameters
+    ----------
+    function : callable
+        Integer forward function ``q_x -> q_y`` written with numpy operations. Float sub-expressions
+        of one encrypted value are fused by concrete into table lookups.
+    inputset : sequence of numpy.ndarray
+        Integer inputs, all of the circuit's input shape, used to trace and size the circuit.
+    p_error, global_p_error : float or None
+        Failure probability of one table lookup, and of the whole circuit. Give one of them.
+    show_mlir : bool
+        Print the compiled MLIR.
+    """
+    inputset = [np.asarray(sample, dtype=np.int64) for sample in inputset]
+    if not inputset:
+        raise ValueError("the inputset must contain at least one sample, got an empty one")
+    shapes = {sample.shape for sample in inputset}
+    if len(shapes) != 1:
+        raise ValueError(f"every inputset sample must have the same shape, got {sorted(shapes)}")
+
+    def traced(q_x):
+        return function(q_x)
+
+    configuration = fhe.Configuration(
+        p_error=p_error,
+        global_p_error=global_p_error,
+        show_mlir=show_mlir,
+        show_progress=False,
+        fhe_simulation=True,
+        fhe_execution=True,
+    )
+    compiler = fhe.Compiler(traced, {"q_x": "encrypted"})
+    circuit = compiler.compile(inputset, configuration)
+    return FheCircuit(circuit, input_shape=shapes.pop())
+
+
+def _table_lookups_by_bit_width(graph) -> dict[int, int]:
+    counts: Counter[int] = Counter()
+    for node in graph.query_nodes(is_encrypted_filter=True):
+        if not node.converted_to_table_lookup:
+            continue
+        (predecessor, *_) = graph.ordered_preds_of(node)
+        dtype = predecessor.output.dtype
+        bit_width = dtype.bit_width if isinstance(dtype, Integer) else -1
+        counts[bit_width] += int(np.prod(node.output.shape, dtype=np.int64))
+    return dict(sorted(counts.items()))

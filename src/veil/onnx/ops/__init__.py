@@ -1,0 +1,1 @@
+"""Numpy implementations of ONNX operators, one small function per op, grouped by family."""

@@ -1,0 +1,20 @@
+"""Quantization: quantizers, the integer graph, and the converters from float ONNX graphs."""
+
+from ._bits import DEFAULT_MODEL_BITS, RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
+from ._converter import ONNXConverter, PostTrainingAffineQuantization, PostTrainingQATImporter
+from ._module import QuantizedModule
+from ._quantizers import UniformQuantizer, bit_width_of_range, integer_range
+
+__all__ = [
+    "DEFAULT_MODEL_BITS",
+    "ONNXConverter",
+    "PostTrainingAffineQuantization",
+    "PostTrainingQATImporter",
+    "QuantizedModule",
+    "RoundingPolicy",
+    "UniformQuantizer",
+    "bit_width_of_range",
+    "get_n_bits_dict",
+    "integer_range",
+    "parse_rounding_threshold_bits",
+]

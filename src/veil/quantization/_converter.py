@@ -1,0 +1,456 @@
+"""ONNX float graph → integer graph: where to quantize, and with which quantizers.
+
+The converter walks the float graph once, in order, keeping a symbolic value per tensor:
+
+- :class:`Constant` — known at conversion time (initializers, folded subgraphs); weights produced by a
+  ``DequantizeLinear`` keep their integer codes (QAT models carry their own weight quantization).
+- :class:`Pending` — a chain of elementwise float steps applied to an encrypted integer tensor (or to
+  the model's float input). The chain becomes one table lookup when an integer is needed again: at a
+  linear layer, or at a QAT quantizer (``QuantizeLinear → Clip → DequantizeLinear``). Whatever is still
+  pending at the graph output is applied in clear by the client after decryption.
+
+Post-training quantization calibrates the quantizers it inserts on the float values of the calibration
+data; the QAT importer takes the network's own quantizers and calibrates only where there is none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputValidationError, QuantizationError, UnsupportedOpError
+from ..onnx import NumpyModule
+from ..onnx._numpy_module import evaluate_node
+from ._bits import RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
+from ._integer_graph import IntegerGraph, LinearNode, LookupNode, TensorInfo
+from ._module import InputEncoder, OutputDecoder, QuantizedModule
+from ._quantizers import UniformQuantizer, bit_width_of_range
+from ._steps import LINEAR_OPS, FloatStep, apply_steps, check_univariate
+
+MODEL_INPUT = None  # ``Pending.source`` of values computed from the float model input, on the client
+
+
+@dataclass
+class Constant:
+    value: np.ndarray
+    codes: tuple[np.ndarray, UniformQuantizer] | None = None  # (integer codes, their quantizer)
+
+
+@dataclass
+class Pending:
+    source: str | None
+    steps: list[FloatStep] = field(default_factory=list)
+
+
+class ONNXConverter:
+    """Convert a :class:`~veil.onnx.NumpyModule` into a :class:`QuantizedModule`.
+
+    Parameters
+    ----------
+    n_bits : int or dict
+        Bit-widths by role, see :func:`get_n_bits_dict`.
+    numpy_model : NumpyModule
+        The float model.
+    rounding_threshold_bits : None, int or dict
+        Round every accumulator to this many most significant bits before its table lookup:
+        ``None``, an int, or ``{"n_bits": int | "auto", "method": "exact" | "approximate"}``.
+    is_signed : bool
+        Quantize weights with signed symmetric codes (default) rather than unsigned codes with a zero point.
+    """
+
+    #: Whether quantizers found in the graph (QDQ nodes) are used as they are.
+    import_graph_quantizers = False
+
+    def __init__(
+        self, n_bits, numpy_model: NumpyModule, rounding_threshold_bits=None, is_signed: bool = True
+    ):
+        self.n_bits = get_n_bits_dict(n_bits)
+        self.numpy_model = numpy_model
+        self.rounding: RoundingPolicy | None = parse_rounding_threshold_bits(rounding_threshold_bits)
+        self.is_signed = is_signed
+
+    @property
+    def n_bits_model_inputs(self) -> int:
+        return self.n_bits["model_inputs"]
+
+    @property
+    def n_bits_model_outputs(self) -> int:
+        return self.n_bits["model_outputs"]
+
+    @property
+    def n_bits_op_inputs(self) -> int:
+        return self.n_bits["op_inputs"]
+
+    @property
+    def n_bits_op_weights(self) -> int:
+        return self.n_bits["op_weights"]
+
+    # ----------------------------------------------------------------------------------------------
+    def quantize_module(self, *calibration_data: np.ndarray) -> QuantizedModule:
+        """Quantize the numpy model, calibrating inserted quantizers on ``calibration_data``.
+
+        Returns
+        -------
+        QuantizedModule
+            The integer model, not compiled yet.
+        """
+        model = self.numpy_model
+        if len(model.input_names) != 1 or len(model.output_names) != 1:
+            raise UnsupportedOpError(
+                f"Veil quantizes graphs with one input and one output, got inputs {model.input_names} "
+                f"and outputs {model.output_names}"
+            )
+        if len(calibration_data) != 1:
+            raise InputValidationError(f"expected one calibration array, got {len(calibration_data)}")
+        data = np.asarray(calibration_data[0], dtype=np.float64)
+        if data.ndim < 2 or data.shape[0] == 0:
+            raise InputValidationError(f"calibration data must have shape (n_rows, ...), got {data.shape}")
+        if not np.all(np.isfinite(data)):
+            raise InputValidationError("calibration data contains NaN or infinite values")
+
+        self._graph_nodes: list = []
+        self._tensors: dict[str, TensorInfo] = {}
+        self._input_encoder: InputEncoder | None = None
+        self._row_shape = tuple(data.shape[1:])
+        (input_name,) = model.input_names
+        state: dict[str, Constant | Pending] = {input_name: Pending(MODEL_INPUT)}
+        state.update({name: Constant(value) for name, value in model.initializers.items()})
+        calibration: dict[str, np.ndarray] = {input_name: data}
+        calibration.update(model.initializers)
+
+        for node in model.nodes:
+            inputs = [state[name] if name else None for name in node.inputs]
+            values = [calibration[name] if name else None for name in node.inputs]
+            output_value = evaluate_node(node, values)
+            calibration[node.outputs[0]] = output_value
+            state[node.outputs[0]] = self._convert_node(node, inputs, values, output_value)
+
+        (output_name,) = model.output_names
+        output = state[output_name]
+        if not isinstance(output, Pending) or output.source is MODEL_INPUT:
+            raise UnsupportedOpError(
+                "the model's output does not depend on any linear layer of its input; there is nothing "
+                "to compute under encryption"
+            )
+        output = self._maybe_requantize_output(output, calibration[output_name])
+        graph = IntegerGraph(
+            input=self._input_encoder.name,
+            output=output.source,
+            nodes=self._graph_nodes,
+            tensors=self._tensors,
+        )
+        decoder = OutputDecoder(self._tensors[output.source], tuple(output.steps))
+        return QuantizedModule(
+            graph=graph,
+            input_encoder=self._input_encoder,
+            output_decoder=decoder,
+            n_bits=dict(self.n_bits),
+            rounding=self.rounding,
+            onnx_model=model.onnx_model,
+        )
+
+    # ----------------------------------------------------------------------------------------------
+    def _convert_node(self, node, inputs, values, output_value):
+        variable = [i for i, item in enumerate(inputs) if isinstance(item, Pending)]
+        if not variable:
+            return self._fold_constant(node, inputs, output_value)
+        if node.op_type in LINEAR_OPS and variable == [0]:
+            return self._linear(node, inputs, values[0])
+        if len(variable) > 1:
+            raise UnsupportedOpError(
+                f"ONNX op {node.op_type!r} (node {node.name!r}) combines two encrypted tensors; Veil's "
+                "integer graph supports encrypted values combined with constants only"
+            )
+        if node.op_type in LINEAR_OPS:
+            raise UnsupportedOpError(
+                f"ONNX op {node.op_type!r} (node {node.name!r}) must take the encrypted tensor as its first "
+                "input and constant weights as its second (transA=0)"
+            )
+        (slot,) = variable
+        pending = inputs[slot]
+        constants = tuple(
+            None if i == slot else item.value if item else None for i, item in enumerate(inputs)
+        )
+        step = FloatStep(node, slot, constants)
+        extended = Pending(pending.source, [*pending.steps, step])
+        if node.op_type == "DequantizeLinear" and self.import_graph_quantizers:
+            quantizer = _quantizer_of_qdq(extended.steps)
+            if quantizer is not None:
+                chain = extended.steps[: -_qdq_length(extended.steps)]
+                return Pending(self._materialize(Pending(pending.source, chain), quantizer, node.name))
+        return extended
+
+    def _fold_constant(self, node, inputs, output_value) -> Constant:
+        codes = None
+        if node.op_type == "DequantizeLinear":
+            codes = _weight_codes(node, [item.value if item else None for item in inputs])
+        elif node.op_type == "Transpose" and inputs[0].codes is not None:
+            codes = _transpose_codes(inputs[0].codes, node.attributes.get("perm"))
+        return Constant(np.asarray(output_value), codes)
+
+    # ----------------------------------------------------------------------------------------------
+    def _linear(self, node, inputs, input_value) -> Pending:
+        weight_input = inputs[1]
+        if not isinstance(weight_input, Constant):
+            raise UnsupportedOpError(f"ONNX op {node.op_type!r} (node {node.name!r}) needs constant weights")
+        attributes = node.attributes
+        if attributes.get("transA", 0):
+            raise UnsupportedOpError(f"Gemm node {node.name!r} with transA=1 is not supported")
+        if np.ndim(weight_input.value) != 2 or np.ndim(input_value) != 2:
+            raise UnsupportedOpError(
+                f"ONNX op {node.op_type!r} (node {node.name!r}) must multiply (rows, features) by a 2-D "
+                f"weight, got shapes {np.shape(input_value)} and {np.shape(weight_input.value)}"
+            )
+        x_name = self._integer_input(inputs[0], input_value, f"{node.op_type} node {node.name!r}")
+        x_info = self._tensors[x_name]
+        weight_codes, weight_scale = self._weight_codes(
+            weight_input, transposed=bool(attributes.get("transB", 0))
+        )
+        alpha = float(attributes.get("alpha", 1.0))
+        bias = 0.0
+        if len(inputs) > 2 and inputs[2] is not None:
+            bias = float(attributes.get("beta", 1.0)) * np.asarray(inputs[2].value, dtype=np.float64)
+
+        n_features = weight_codes.shape[0]
+        zero_point = np.asarray(x_info.zero_point, dtype=np.int64)
+        centered_low = np.broadcast_to(-zero_point.reshape(-1), (n_features,))
+        centered_high = np.broadcast_to((x_info.high - zero_point).reshape(-1), (n_features,))
+        products_low = np.minimum(weight_codes * centered_low[:, None], weight_codes * centered_high[:, None])
+        products_high = np.maximum(
+            weight_codes * centered_low[:, None], weight_codes * centered_high[:, None]
+        )
+        out_low, out_high = products_low.sum(axis=0), products_high.sum(axis=0)
+        name = f"{node.outputs[0]}:accumulator"
+        self._graph_nodes.append(
+            LinearNode(
+                input=x_name,
+                output=name,
+                weight=weight_codes,
+                input_zero_point=x_info.zero_point,
+                output_low=out_low.reshape(1, -1),
+                centered_bit_width=bit_width_of_range(centered_low, centered_high),
+                product_bit_width=bit_width_of_range(out_low, out_high),
+                output_bit_width=bit_width_of_range(0, out_high - out_low),
+            )
+        )
+        self._tensors[name] = TensorInfo(
+            high=(out_high - out_low).reshape(1, -1),
+            scale=np.float64(x_info.scale) * alpha * weight_scale,
+            zero_point=-out_low.reshape(1, -1),
+            bias=bias,
+        )
+        return Pending(name)
+
+    def _weight_codes(self, weight: Constant, transposed: bool) -> tuple[np.ndarray, np.ndarray | float]:
+        """Integer weights ``(in, out)`` centred on zero, and their scale per output column."""
+        if weight.codes is not None and self.import_graph_quantizers:
+            codes, quantizer = weight.codes
+            centered = codes.astype(np.int64) - np.asarray(quantizer.zero_point, dtype=np.int64)
+            scale = np.broadcast_to(np.asarray(quantizer.scale, dtype=np.float64), centered.shape)
+        else:
+            values = np.asarray(weight.value, dtype=np.float64)
+            centered, scale = _quantize_columns(
+                values.T if transposed else values, self.n_bits_op_weights, self.is_signed
+            )
+            return centered, scale
+        if transposed:
+            centered, scale = centered.T, scale.T
+        # One scale per output column is what folds into the next lookup; check the codes allow it.
+        column_scale = scale[0]
+        if not np.allclose(scale, column_scale[None, :]):
+            raise QuantizationError("weight scales must be per-tensor or per output channel")
+        return centered.astype(np.int64), column_scale
+
+    # ----------------------------------------------------------------------------------------------
+    def _integer_input(self, pending: Pending, float_value: np.ndarray, where: str) -> str:
+        """Name of an integer tensor holding ``pending``, quantizing it (a table lookup) if needed."""
+        if not pending.steps and pending.source is not MODEL_INPUT and self._is_codes(pending.source):
+            return pending.source
+        if _quantizer_of_qdq(pending.steps) is not None and self.import_graph_quantizers:
+            raise AssertionError("QDQ chains are materialized at their DequantizeLinear")  # pragma: no cover
+        is_model_input = pending.source is MODEL_INPUT
+        n_bits = self.n_bits_model_inputs if is_model_input else self.n_bits_op_inputs
+        quantizer = UniformQuantizer.calibrate(float_value, n_bits, is_signed=False)
+        return self._materialize(pending, quantizer, where)
+
+    def _is_codes(self, name: str) -> bool:
+        info = self._tensors[name]
+        return np.size(info.scale) == 1 and not np.any(info.bias)
+
+    def _materialize(self, pending: Pending, quantizer: UniformQuantizer, where: str) -> str:
+        """Quantize ``pending`` with ``quantizer``: on the client for model inputs, else a table lookup."""
+        low, high = quantizer.integer_bounds
+        if pending.source is MODEL_INPUT:
+            if self._input_encoder is not None:
+                raise UnsupportedOpError(
+                    "the model input is quantized at two places; Veil supports graphs whose input feeds one "
+                    "quantizer"
+                )
+            self._input_encoder = InputEncoder(
+                name="input:codes", row_shape=self._row_shape, steps=tuple(pending.steps), quantizer=quantizer
+            )
+            probe = apply_steps(pending.steps, np.zeros((1, *self._row_shape)))
+            self._tensors["input:codes"] = _codes_info(quantizer, probe.shape[1:])
+            return "input:codes"
+        source = self._tensors[pending.source]
+        check_univariate(pending.steps, source.row_shape, where)
+        lsbs = self._lsbs_to_remove(source.bit_width)
+        rounded_high = ((source.high.astype(np.int64) + (1 << lsbs >> 1)) >> lsbs) << lsbs
+        steps = tuple(pending.steps)
+
+        def lookup(stored: np.ndarray) -> np.ndarray:
+            return quantizer.quantize(apply_steps(steps, source.to_float(stored))) - low
+
+        name = f"{pending.source}:requantized:{len(self._graph_nodes)}"
+        self._graph_nodes.append(
+            LookupNode(
+                input=pending.source,
+                output=name,
+                function=lookup,
+                lsbs_to_remove=lsbs,
+                exact_rounding=self.rounding is None or self.rounding.exact,
+                input_bit_width=max(source.bit_width, bit_width_of_range(0, rounded_high)),
+                output_bit_width=bit_width_of_range(0, high - low),
+            )
+        )
+        self._tensors[name] = _codes_info(quantizer, source.row_shape)
+        return name
+
+    def _lsbs_to_remove(self, bit_width: int) -> int:
+        if self.rounding is None:
+            return 0
+        return max(0, bit_width - self.rounding.kept_bits(self.n_bits_op_inputs))
+
+    def _maybe_requantize_output(self, output: Pending, float_value: np.ndarray) -> Pending:
+        """Outputs stay raw accumulators (exact, no lookup) unless rounding asks to shrink them."""
+        info = self._tensors[output.source]
+        if self.rounding is None or info.bit_width <= self.rounding.kept_bits(self.n_bits_op_inputs):
+            return output
+        if output.steps:
+            return output  # the float steps after the accumulator are applied on the client
+        # Requantize the accumulator (with its bias) to model_outputs bits.
+        quantizer = UniformQuantizer.calibrate(float_value, self.n_bits_model_outputs, is_signed=True)
+        return Pending(self._materialize(Pending(output.source), quantizer, "the model output"))
+
+
+class PostTrainingAffineQuantization(ONNXConverter):
+    """Post-training quantization: calibrate every quantizer on the float model's values.
+
+    Weights get per-output-channel symmetric codes of ``op_weights`` bits, layer inputs unsigned affine
+    codes of ``op_inputs`` bits, the model input ``model_inputs`` bits.
+    """
+
+    import_graph_quantizers = False
+
+
+class PostTrainingQATImporter(ONNXConverter):
+    """Import a quantization-aware-trained network: its own quantizers (QDQ nodes) are used as they are.
+
+    Only tensors that reach a linear layer without a quantizer get a calibrated one.
+    """
+
+    import_graph_quantizers = True
+
+
+# --------------------------------------------------------------------------------------------------
+def _codes_info(quantizer: UniformQuantizer, row_shape: tuple[int, ...]) -> TensorInfo:
+    low, high = quantizer.integer_bounds
+    return TensorInfo(
+        high=np.full((1, *row_shape), high - low, dtype=np.int64),
+        scale=np.float64(np.asarray(quantizer.scale).reshape(-1)[0])
+        if np.size(quantizer.scale) == 1
+        else quantizer.scale,
+        zero_point=np.asarray(quantizer.zero_point, dtype=np.int64) - low,
+    )
+
+
+def _quantize_columns(values: np.ndarray, n_bits: int, is_signed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output-column weight codes centred on zero, and the column scales."""
+    codes, scales = [], []
+    for column in values.T:
+        quantizer = UniformQuantizer.calibrate(
+            column, n_bits, is_signed=is_signed, is_symmetric=is_signed, is_narrow=is_signed
+        )
+        codes.append(quantizer.quantize(column) - quantizer.zero_point)
+        scales.append(quantizer.scale)
+    return np.stack(codes, axis=1).astype(np.int64), np.asarray(scales, dtype=np.float64)
+
+
+def _qdq_length(steps: list[FloatStep]) -> int:
+    """Length of a trailing ``QuantizeLinear [→ Clip] → DequantizeLinear`` chain, 0 if none."""
+    ops = [step.op_type for step in steps[-3:]]
+    if ops[-3:] == ["QuantizeLinear", "Clip", "DequantizeLinear"]:
+        return 3
+    if ops[-2:] == ["QuantizeLinear", "DequantizeLinear"]:
+        return 2
+    return 0
+
+
+def _quantizer_of_qdq(steps: list[FloatStep]) -> UniformQuantizer | None:
+    """The quantizer a trailing QDQ chain implements, or None."""
+    length = _qdq_length(steps)
+    if not length:
+        return None
+    quantize, dequantize = steps[-length], steps[-1]
+    clip = steps[-2] if length == 3 else None
+    return _quantizer_from_nodes(quantize.constants, clip.constants if clip else None, dequantize)
+
+
+def _quantizer_from_nodes(quantize_inputs, clip_inputs, dequantize: FloatStep) -> UniformQuantizer:
+    scale = np.asarray(dequantize.constants[1], dtype=np.float64)
+    zero_point = dequantize.constants[2] if len(dequantize.constants) > 2 else None
+    dtype = np.asarray(zero_point).dtype if zero_point is not None else np.dtype(np.uint8)
+    zero_point = (
+        np.zeros((), dtype=np.int64) if zero_point is None else np.asarray(zero_point, dtype=np.int64)
+    )
+    info = np.iinfo(dtype)
+    qmin, qmax = int(info.min), int(info.max)
+    if clip_inputs is not None:
+        if clip_inputs[1] is not None:
+            qmin = max(qmin, int(np.asarray(clip_inputs[1])))
+        if len(clip_inputs) > 2 and clip_inputs[2] is not None:
+            qmax = min(qmax, int(np.asarray(clip_inputs[2])))
+    if scale.size > 1:
+        raise QuantizationError("per-channel activation quantizers are not supported; use per-tensor scales")
+    n_bits = bit_width_of_range(qmin, qmax) if qmin < 0 else max(1, qmax.bit_length())
+    return UniformQuantizer(
+        n_bits=n_bits,
+        is_signed=qmin < 0,
+        scale=float(scale),
+        zero_point=int(zero_point),
+        qmin=qmin,
+        qmax=qmax,
+    )
+
+
+def _weight_codes(node, values) -> tuple[np.ndarray, UniformQuantizer] | None:
+    """Integer codes behind a folded ``DequantizeLinear`` of constant weights."""
+    codes, scale = values[0], np.asarray(values[1], dtype=np.float64)
+    zero_point = values[2] if len(values) > 2 and values[2] is not None else np.zeros((), np.int64)
+    if not np.issubdtype(np.asarray(codes).dtype, np.integer):
+        return None
+    axis = node.attributes.get("axis", 1)
+    shape = [1] * np.ndim(codes)
+    if scale.size > 1:
+        shape[axis] = -1
+        scale = scale.reshape(shape)
+        zero_point = np.asarray(zero_point).reshape(shape)
+    quantizer = UniformQuantizer(
+        n_bits=8, is_signed=True, scale=scale, zero_point=np.asarray(zero_point, dtype=np.int64)
+    )
+    return np.asarray(codes, dtype=np.int64), quantizer
+
+
+def _transpose_codes(codes, perm):
+    values, quantizer = codes
+    perm = tuple(perm) if perm is not None else tuple(reversed(range(values.ndim)))
+    scale = np.asarray(quantizer.scale)
+    zero_point = np.asarray(quantizer.zero_point)
+    transposed = UniformQuantizer(
+        n_bits=quantizer.n_bits,
+        is_signed=quantizer.is_signed,
+        scale=np.transpose(scale, perm) if scale.ndim == values.ndim else scale,
+        zero_point=np.transpose(zero_point, perm) if zero_point.ndim == values.ndim else zero_point,
+    )
+    return np.transpose(values, perm), transposed

@@ -1,0 +1,144 @@
+"""The integer graph: the one forward function that runs in clear, in simulation and encrypted.
+
+Every encrypted tensor holds non-negative integers with a worst-case upper bound known before
+compiling (``high``). Keeping tensors non-negative matters: concrete infers signedness from the values
+it observes on the inputset, so a tensor that is signed in the worst case but happened to be
+non-negative on the inputset would be decoded wrongly. Linear nodes therefore subtract their
+worst-case minimum, and lookup tables return codes shifted to start at 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import fhe
+from ._quantizers import bit_width_of_range
+
+
+@dataclass
+class TensorInfo:
+    """What is known about one encrypted integer tensor of the graph.
+
+    ``float = (stored - zero_point) * scale + bias``; ``0 <= stored <= high`` for every input row.
+    Arrays broadcast against one row, shape ``(1, *row_shape)``.
+    """
+
+    high: np.ndarray
+    scale: np.ndarray | float = 1.0
+    zero_point: np.ndarray | int = 0
+    bias: np.ndarray | float = 0.0
+
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.high)[1:])
+
+    @property
+    def bit_width(self) -> int:
+        return bit_width_of_range(0, self.high)
+
+    def to_float(self, stored: np.ndarray) -> np.ndarray:
+        return (np.asarray(stored, dtype=np.float64) - self.zero_point) * self.scale + self.bias
+
+
+@dataclass
+class LinearNode:
+    """``stored_out = (stored_in - input_zero_point) @ weight - output_low``: no table lookup."""
+
+    input: str
+    output: str
+    weight: np.ndarray
+    input_zero_point: np.ndarray | int
+    output_low: np.ndarray
+    centered_bit_width: int
+    product_bit_width: int
+    output_bit_width: int
+
+    def evaluate(self, stored: np.ndarray):
+        centered = stored - self.input_zero_point if np.any(self.input_zero_point) else stored
+        centered = fhe.hint_bit_width(centered, self.centered_bit_width)
+        product = fhe.hint_bit_width(centered @ self.weight, self.product_bit_width)
+        return fhe.hint_bit_width(product - self.output_low, self.output_bit_width)
+
+    @property
+    def bit_widths(self) -> list[int]:
+        return [self.centered_bit_width, self.product_bit_width, self.output_bit_width]
+
+
+@dataclass
+class LookupNode:
+    """``stored_out = function(round(stored_in))``: one programmable bootstrap per element."""
+
+    input: str
+    output: str
+    function: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    lsbs_to_remove: int
+    exact_rounding: bool
+    input_bit_width: int
+    output_bit_width: int
+
+    def evaluate(self, stored: np.ndarray):
+        if self.lsbs_to_remove:
+            stored = fhe.round_bit_pattern(stored, self.lsbs_to_remove, exact=self.exact_rounding)
+            stored = fhe.hint_bit_width(stored, self.input_bit_width)
+        looked_up = fhe.table_lookup(stored, self.function, self.input_bit_width, self.lsbs_to_remove)
+        return fhe.hint_bit_width(looked_up, self.output_bit_width)
+
+    @property
+    def bit_widths(self) -> list[int]:
+        return [self.input_bit_width, self.output_bit_width]
+
+
+@dataclass
+class ReshapeNode:
+    """Reshape or transpose the integer tensor; rows stay on axis 0."""
+
+    input: str
+    output: str
+    row_shape: tuple[int, ...] | None = None
+    row_permutation: tuple[int, ...] | None = None
+
+    def evaluate(self, stored: np.ndarray):
+        if self.row_permutation is not None:
+            return np.transpose(stored, (0, *(axis + 1 for axis in self.row_permutation)))
+        return np.reshape(stored, (stored.shape[0], *self.row_shape))
+
+    @property
+    def bit_widths(self) -> list[int]:
+        return []
+
+
+IntegerNode = LinearNode | LookupNode | ReshapeNode
+
+
+@dataclass
+class IntegerGraph:
+    """Integer nodes in execution order, from one input tensor to one output tensor."""
+
+    input: str
+    output: str
+    nodes: list[IntegerNode]
+    tensors: dict[str, TensorInfo]
+
+    def __call__(self, stored_input):
+        values = {self.input: stored_input}
+        for node in self.nodes:
+            values[node.output] = node.evaluate(values[node.input])
+        return values[self.output]
+
+    @property
+    def max_bit_width(self) -> int:
+        """Largest bit-width of any encrypted integer, known before compiling."""
+        widths = [self.tensors[self.input].bit_width]
+        widths += [width for node in self.nodes for width in node.bit_widths]
+        return max(widths)
+
+    def table_lookup_count(self) -> int:
+        """Number of table lookups (elements) per row, rounding bootstraps excluded."""
+        return sum(
+            int(np.prod(self.tensors[node.output].row_shape, dtype=np.int64))
+            for node in self.nodes
+            if isinstance(node, LookupNode)
+        )

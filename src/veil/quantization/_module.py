@@ -1,0 +1,188 @@
+"""QuantizedModule: the integer model, its client-side encoding and decoding, and its FHE circuit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import fhe
+from ..errors import InputValidationError, NotCompiledError
+from ._bits import RoundingPolicy
+from ._integer_graph import IntegerGraph, TensorInfo
+from ._quantizers import UniformQuantizer
+from ._steps import FloatStep, apply_steps
+
+FHE_MODES = ("disable", "simulate", "execute")
+
+
+@dataclass(frozen=True)
+class InputEncoder:
+    """Client side: float rows → the non-negative integer codes the circuit takes."""
+
+    name: str
+    row_shape: tuple[int, ...]
+    steps: tuple[FloatStep, ...]
+    quantizer: UniformQuantizer
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        low, _ = self.quantizer.integer_bounds
+        return self.quantizer.quantize(apply_steps(self.steps, x)) - low
+
+
+@dataclass(frozen=True)
+class OutputDecoder:
+    """Client side: the circuit's integer output → floats (dequantization, then any trailing float ops)."""
+
+    tensor: TensorInfo
+    steps: tuple[FloatStep, ...]
+
+    def decode(self, stored: np.ndarray) -> np.ndarray:
+        return apply_steps(self.steps, self.tensor.to_float(stored))
+
+    @property
+    def quantizer(self) -> UniformQuantizer:
+        """The affine map of the integer output (bias and trailing float ops excluded)."""
+        return UniformQuantizer(
+            n_bits=self.tensor.bit_width,
+            is_signed=False,
+            scale=self.tensor.scale,
+            zero_point=self.tensor.zero_point,
+        )
+
+
+class QuantizedModule:
+    """An integer-only model that runs in clear, in FHE simulation, or encrypted.
+
+    Built by :class:`~veil.quantization.PostTrainingAffineQuantization` or
+    :class:`~veil.quantization.PostTrainingQATImporter`, or by the ``veil.torch.compile_*`` functions.
+
+    Attributes
+    ----------
+    input_quantizers, output_quantizers : list of UniformQuantizer
+        How the client encodes inputs and decodes outputs.
+    fhe_circuit : veil.fhe.FheCircuit or None
+        The compiled circuit, after :meth:`compile`.
+    """
+
+    def __init__(
+        self,
+        graph: IntegerGraph,
+        input_encoder: InputEncoder,
+        output_decoder: OutputDecoder,
+        n_bits: dict[str, int],
+        rounding: RoundingPolicy | None,
+        onnx_model=None,
+    ):
+        self.graph = graph
+        self.input_encoder = input_encoder
+        self.output_decoder = output_decoder
+        self.n_bits = n_bits
+        self.rounding = rounding
+        self.onnx_model = onnx_model
+        self.fhe_circuit: fhe.FheCircuit | None = None
+
+    # -- client side -------------------------------------------------------------------------------
+    @property
+    def input_quantizers(self) -> list[UniformQuantizer]:
+        return [self.input_encoder.quantizer]
+
+    @property
+    def output_quantizers(self) -> list[UniformQuantizer]:
+        return [self.output_decoder.quantizer]
+
+    def quantize_input(self, x) -> np.ndarray:
+        """Validate float rows and encode them as the circuit's non-negative integer input."""
+        return self.input_encoder.encode(self._validate_input(x))
+
+    def dequantize_output(self, q_y: np.ndarray) -> np.ndarray:
+        """Decode the circuit's integer output to floats."""
+        return self.output_decoder.decode(np.asarray(q_y, dtype=np.int64))
+
+    # -- integer model -----------------------------------------------------------------------------
+    @property
+    def predicted_max_bit_width(self) -> int:
+        """Largest integer bit-width of the circuit, from worst-case bounds, known before compiling."""
+        return self.graph.max_bit_width
+
+    def quantized_forward(self, q_x: np.ndarray, fhe: str = "disable") -> np.ndarray:
+        """Run the integer graph on encoded inputs: in clear, in FHE simulation, or encrypted."""
+        mode = _check_fhe_mode(fhe)
+        q_x = np.asarray(q_x)
+        if mode == "disable":
+            return np.asarray(self.graph(q_x.astype(np.int64)), dtype=np.int64)
+        circuit = self._compiled_circuit(mode)
+        if mode == "simulate":
+            return circuit.simulate(q_x)
+        return circuit.encrypt_run_decrypt(q_x)
+
+    def forward(self, x, fhe: str = "disable") -> np.ndarray:
+        """Quantize ``x``, run the integer model (``fhe``: "disable", "simulate", "execute"), dequantize."""
+        _check_fhe_mode(fhe)
+        return self.dequantize_output(self.quantized_forward(self.quantize_input(x), fhe=fhe))
+
+    __call__ = forward
+
+    # -- FHE ---------------------------------------------------------------------------------------
+    def compile(
+        self,
+        inputset,
+        p_error: float | None = fhe.DEFAULT_P_ERROR,
+        global_p_error: float | None = fhe.DEFAULT_GLOBAL_P_ERROR,
+        verbose: bool = False,
+    ) -> fhe.FheCircuit:
+        """Compile the integer graph to a TFHE circuit taking one row at a time.
+
+        Parameters
+        ----------
+        inputset : array-like of shape (n_rows, ...)
+            Representative float rows, used by the compiler to trace the graph.
+        p_error, global_p_error : float or None
+            Failure probability of one table lookup, or of a whole circuit evaluation.
+        verbose : bool
+            Print the compiled MLIR.
+        """
+        q_inputs = self.quantize_input(inputset)
+        samples = [q_inputs[i : i + 1] for i in range(q_inputs.shape[0])]
+        self.fhe_circuit = fhe.compile_integer_function(
+            self.graph, samples, p_error=p_error, global_p_error=global_p_error, show_mlir=verbose
+        )
+        return self.fhe_circuit
+
+    def _compiled_circuit(self, mode: str) -> fhe.FheCircuit:
+        if self.fhe_circuit is None:
+            raise NotCompiledError(f"fhe={mode!r} needs a compiled model: call compile(inputset) first")
+        return self.fhe_circuit
+
+    # -- validation --------------------------------------------------------------------------------
+    def _validate_input(self, x) -> np.ndarray:
+        x = _as_float_array(x, "x")
+        expected = self.input_encoder.row_shape
+        if x.ndim == len(expected):
+            raise InputValidationError(
+                f"x must have shape (n_rows, {', '.join(map(str, expected))}); got a single row of shape "
+                f"{x.shape}: reshape it to (1, ...)"
+            )
+        if x.shape[1:] != expected:
+            raise InputValidationError(
+                f"x must have shape (n_rows, {', '.join(map(str, expected))}), got {x.shape}"
+            )
+        return x
+
+
+def _as_float_array(x, name: str) -> np.ndarray:
+    if hasattr(x, "to_numpy"):  # pandas
+        x = x.to_numpy()
+    array = np.asarray(x)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise InputValidationError(f"{name} must hold numbers, got dtype {array.dtype}")
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise InputValidationError(f"{name} contains NaN or infinite values")
+    return array
+
+
+def _check_fhe_mode(fhe: str) -> str:
+    if fhe not in FHE_MODES:
+        raise ValueError(f"fhe must be one of {FHE_MODES}, got {fhe!r}")
+    return fhe

@@ -1,0 +1,69 @@
+"""Float steps: ONNX nodes with one variable input, waiting to be folded into a table lookup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UnsupportedOpError
+from ..onnx import OnnxNode
+from ..onnx._numpy_module import evaluate_node
+
+# Ops that act on each element independently once their other inputs are constants: any chain of them
+# after an accumulator is one univariate function per position, i.e. one table lookup.
+ELEMENTWISE_OPS = frozenset(
+    {
+        "Abs", "Add", "BatchNormalization", "Cast", "Ceil", "Celu", "Clip", "DequantizeLinear", "Div",
+        "Dropout", "Elu", "Equal", "Erf", "Exp", "Floor", "Gelu", "Greater", "HardSigmoid", "HardSwish",
+        "Identity", "LeakyRelu", "Less", "Log", "Max", "Min", "Mish", "Mul", "Neg", "Not", "Pow", "PRelu",
+        "QuantizeLinear", "Reciprocal", "Relu", "Round", "Selu", "Sigmoid", "Sign", "Softplus", "Softsign",
+        "Sqrt", "Sub", "Sum", "Tanh", "ThresholdedRelu", "Where",
+    }
+)  # fmt: skip
+# Shape ops keep each element's value; inside a lookup they are harmless when they keep the row shape.
+SHAPE_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Transpose", "Unsqueeze"})
+LINEAR_OPS = frozenset({"Gemm", "MatMul"})
+
+
+@dataclass(frozen=True)
+class FloatStep:
+    """One ONNX node applied to a variable tensor, its other inputs fixed to constants."""
+
+    node: OnnxNode
+    variable_slot: int
+    constants: tuple
+
+    def __call__(self, value: np.ndarray) -> np.ndarray:
+        inputs = list(self.constants)
+        inputs[self.variable_slot] = value
+        return evaluate_node(self.node, inputs)
+
+    @property
+    def op_type(self) -> str:
+        return self.node.op_type
+
+
+def apply_steps(steps: list[FloatStep] | tuple[FloatStep, ...], value: np.ndarray) -> np.ndarray:
+    """Run ``steps`` in order on ``value``."""
+    for step in steps:
+        value = step(value)
+    return value
+
+
+def check_univariate(steps: list[FloatStep], row_shape: tuple[int, ...], where: str) -> None:
+    """Refuse to fold ``steps`` into a table lookup unless they act elementwise and keep the row shape."""
+    for step in steps:
+        if step.op_type not in ELEMENTWISE_OPS | SHAPE_OPS:
+            raise UnsupportedOpError(
+                f"ONNX op {step.op_type!r} (node {step.node.name!r}) mixes values across positions, so it "
+                f"cannot be folded into a table lookup before {where}; it is only supported after the last "
+                "linear layer, where Veil applies it in clear on the client"
+            )
+    probe = np.zeros((2, *row_shape))
+    shape = np.shape(apply_steps(steps, probe))
+    if shape != probe.shape:
+        raise UnsupportedOpError(
+            f"the ops {[step.op_type for step in steps]} before {where} change the row shape from "
+            f"{probe.shape[1:]} to {shape[1:]}; only shape-preserving ops can be folded into a table lookup"
+        )

@@ -1,0 +1,24 @@
+"""Shared test setup.
+
+concrete-python's runtime resets the process exit status to 0 when it tears down after an encrypted run,
+so pytest would report success with failing tests. The session's real status is recorded and the
+process leaves with it, before that teardown can run.
+"""
+
+import os
+import sys
+
+import pytest
+
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _exit_status and not os.environ.get("VEIL_TEST_KEEP_EXIT"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[-1])
