@@ -23,10 +23,10 @@ from ..errors import InputValidationError, QuantizationError, UnsupportedOpError
 from ..onnx import NumpyModule
 from ..onnx._numpy_module import evaluate_node
 from ._bits import RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
-from ._integer_graph import IntegerGraph, LinearNode, LookupNode, TensorInfo
+from ._integer_graph import IntegerGraph, LinearNode, LookupNode, Requantization, TensorInfo
 from ._module import InputEncoder, OutputDecoder, QuantizedModule
 from ._quantizers import UniformQuantizer, bit_width_of_range
-from ._steps import LINEAR_OPS, FloatStep, apply_steps, check_univariate
+from ._steps import LINEAR_OPS, CombineStep, FloatStep, apply_steps, check_univariate
 
 MODEL_INPUT = None  # ``Pending.source`` of values computed from the float model input, on the client
 
@@ -111,6 +111,7 @@ class ONNXConverter:
 
         self._graph_nodes: list = []
         self._tensors: dict[str, TensorInfo] = {}
+        self._materialized: dict[tuple, str] = {}
         self._input_encoder: InputEncoder | None = None
         self._row_shape = tuple(data.shape[1:])
         (input_name,) = model.input_names
@@ -158,10 +159,7 @@ class ONNXConverter:
         if node.op_type in LINEAR_OPS and variable == [0]:
             return self._linear(node, inputs, values[0])
         if len(variable) > 1:
-            raise UnsupportedOpError(
-                f"ONNX op {node.op_type!r} (node {node.name!r}) combines two encrypted tensors; Veil's "
-                "integer graph supports encrypted values combined with constants only"
-            )
+            return self._combine(node, inputs, variable)
         if node.op_type in LINEAR_OPS:
             raise UnsupportedOpError(
                 f"ONNX op {node.op_type!r} (node {node.name!r}) must take the encrypted tensor as its first "
@@ -180,6 +178,20 @@ class ONNXConverter:
                 chain = extended.steps[: -_qdq_length(extended.steps)]
                 return Pending(self._materialize(Pending(pending.source, chain), quantizer, node.name))
         return extended
+
+    def _combine(self, node, inputs, variable) -> Pending:
+        """An op on several tensors that all derive from one encrypted tensor stays univariate."""
+        sources = {inputs[slot].source for slot in variable}
+        if len(sources) > 1:
+            raise UnsupportedOpError(
+                f"ONNX op {node.op_type!r} (node {node.name!r}) combines two different encrypted tensors; "
+                "Veil's integer graph combines an encrypted tensor with constants or with itself only"
+            )
+        branches = {slot: tuple(inputs[slot].steps) for slot in variable}
+        constants = tuple(
+            None if i in branches or item is None else item.value for i, item in enumerate(inputs)
+        )
+        return Pending(sources.pop(), [CombineStep(node, branches, constants)])
 
     def _fold_constant(self, node, inputs, output_value) -> Constant:
         codes = None
@@ -280,6 +292,15 @@ class ONNXConverter:
 
     def _materialize(self, pending: Pending, quantizer: UniformQuantizer, where: str) -> str:
         """Quantize ``pending`` with ``quantizer``: on the client for model inputs, else a table lookup."""
+        # The same pending value feeding several layers is quantized once (calibration is deterministic).
+        key = (pending.source, tuple(map(id, pending.steps)))
+        if key in self._materialized:
+            return self._materialized[key]
+        name = self._materialize_new(pending, quantizer, where)
+        self._materialized[key] = name
+        return name
+
+    def _materialize_new(self, pending: Pending, quantizer: UniformQuantizer, where: str) -> str:
         low, high = quantizer.integer_bounds
         if pending.source is MODEL_INPUT:
             if self._input_encoder is not None:
@@ -297,11 +318,7 @@ class ONNXConverter:
         check_univariate(pending.steps, source.row_shape, where)
         lsbs = self._lsbs_to_remove(source.bit_width)
         rounded_high = ((source.high.astype(np.int64) + (1 << lsbs >> 1)) >> lsbs) << lsbs
-        steps = tuple(pending.steps)
-
-        def lookup(stored: np.ndarray) -> np.ndarray:
-            return quantizer.quantize(apply_steps(steps, source.to_float(stored))) - low
-
+        lookup = Requantization(source, tuple(pending.steps), quantizer)
         name = f"{pending.source}:requantized:{len(self._graph_nodes)}"
         self._graph_nodes.append(
             LookupNode(

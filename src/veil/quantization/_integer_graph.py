@@ -9,13 +9,12 @@ worst-case minimum, and lookup tables return codes shifted to start at 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import fhe
-from ._quantizers import bit_width_of_range
+from ._quantizers import UniformQuantizer, bit_width_of_range
 
 
 @dataclass
@@ -41,6 +40,22 @@ class TensorInfo:
 
     def to_float(self, stored: np.ndarray) -> np.ndarray:
         return (np.asarray(stored, dtype=np.float64) - self.zero_point) * self.scale + self.bias
+
+
+@dataclass(frozen=True)
+class Requantization:
+    """The function a lookup table holds: dequantize, apply the float steps, quantize, shift to 0."""
+
+    source: TensorInfo
+    steps: tuple = ()
+    quantizer: UniformQuantizer | None = None
+
+    def __call__(self, stored: np.ndarray) -> np.ndarray:
+        value = self.source.to_float(stored)
+        for step in self.steps:
+            value = step(value)
+        low, _ = self.quantizer.integer_bounds
+        return self.quantizer.quantize(value) - low
 
 
 @dataclass
@@ -73,7 +88,7 @@ class LookupNode:
 
     input: str
     output: str
-    function: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    function: Requantization = field(repr=False)
     lsbs_to_remove: int
     exact_rounding: bool
     input_bit_width: int

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import fhe
-from ..errors import InputValidationError, NotCompiledError
+from ..errors import InputValidationError, NotCompiledError, QuantizationError
 from ._bits import RoundingPolicy
 from ._integer_graph import IntegerGraph, TensorInfo
 from ._quantizers import UniformQuantizer
 from ._steps import FloatStep, apply_steps
 
 FHE_MODES = ("disable", "simulate", "execute")
+MAX_LOOKUP_BIT_WIDTH = 16  # the widest table lookup concrete-python compiles
 
 
 @dataclass(frozen=True)
@@ -142,12 +143,23 @@ class QuantizedModule:
         verbose : bool
             Print the compiled MLIR.
         """
+        self._check_lookup_precision()
         q_inputs = self.quantize_input(inputset)
         samples = [q_inputs[i : i + 1] for i in range(q_inputs.shape[0])]
         self.fhe_circuit = fhe.compile_integer_function(
             self.graph, samples, p_error=p_error, global_p_error=global_p_error, show_mlir=verbose
         )
         return self.fhe_circuit
+
+    def _check_lookup_precision(self) -> None:
+        for node in self.graph.nodes:
+            precision = getattr(node, "input_bit_width", 0) - getattr(node, "lsbs_to_remove", 0)
+            if precision > MAX_LOOKUP_BIT_WIDTH:
+                raise QuantizationError(
+                    f"the graph needs a table lookup on {precision}-bit values (node {node.output!r}); TFHE "
+                    f"lookups take at most {MAX_LOOKUP_BIT_WIDTH} bits. Lower n_bits or set "
+                    "rounding_threshold_bits (e.g. 6) to round accumulators before their lookup"
+                )
 
     def _compiled_circuit(self, mode: str) -> fhe.FheCircuit:
         if self.fhe_circuit is None:

@@ -44,6 +44,33 @@ class FloatStep:
         return self.node.op_type
 
 
+@dataclass(frozen=True)
+class CombineStep:
+    """An ONNX node whose several variable inputs all derive from the same encrypted tensor.
+
+    GELU, for one, is exported as ``x * 0.5 * (1 + erf(x / sqrt(2)))``: two branches of one value, so
+    still a univariate function. Each branch replays its own steps from the shared starting value.
+    """
+
+    node: OnnxNode
+    branches: dict  # input slot -> tuple of steps from the shared value
+    constants: tuple
+
+    def __call__(self, value: np.ndarray) -> np.ndarray:
+        inputs = list(self.constants)
+        for slot, branch in self.branches.items():
+            inputs[slot] = apply_steps(branch, value)
+        return evaluate_node(self.node, inputs)
+
+    @property
+    def op_type(self) -> str:
+        return self.node.op_type
+
+    @property
+    def nested_steps(self) -> list:
+        return [step for branch in self.branches.values() for step in branch]
+
+
 def apply_steps(steps: list[FloatStep] | tuple[FloatStep, ...], value: np.ndarray) -> np.ndarray:
     """Run ``steps`` in order on ``value``."""
     for step in steps:
@@ -53,7 +80,7 @@ def apply_steps(steps: list[FloatStep] | tuple[FloatStep, ...], value: np.ndarra
 
 def check_univariate(steps: list[FloatStep], row_shape: tuple[int, ...], where: str) -> None:
     """Refuse to fold ``steps`` into a table lookup unless they act elementwise and keep the row shape."""
-    for step in steps:
+    for step in _flatten(steps):
         if step.op_type not in ELEMENTWISE_OPS | SHAPE_OPS:
             raise UnsupportedOpError(
                 f"ONNX op {step.op_type!r} (node {step.node.name!r}) mixes values across positions, so it "
@@ -67,3 +94,11 @@ def check_univariate(steps: list[FloatStep], row_shape: tuple[int, ...], where: 
             f"the ops {[step.op_type for step in steps]} before {where} change the row shape from "
             f"{probe.shape[1:]} to {shape[1:]}; only shape-preserving ops can be folded into a table lookup"
         )
+
+
+def _flatten(steps) -> list:
+    flat = []
+    for step in steps:
+        flat.append(step)
+        flat.extend(_flatten(getattr(step, "nested_steps", [])))
+    return flat

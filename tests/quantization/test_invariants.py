@@ -1,0 +1,85 @@
+"""Clear, simulated and encrypted runs of an exact circuit agree bit for bit; bit-widths known up front."""
+
+import brevitas.nn as qnn
+import numpy as np
+import pytest
+import torch
+
+from veil.torch import compile_brevitas_qat_model, compile_torch_model
+
+SMALL_BITS = {"model_inputs": 2, "op_inputs": 2, "op_weights": 2, "model_outputs": 3}
+
+
+def _data(n_rows=60, n_features=4, seed=0):
+    return np.random.default_rng(seed).normal(size=(n_rows, n_features)).astype(np.float32)
+
+
+def _float_mlp(activation):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 5), activation, torch.nn.Linear(5, 3))
+
+
+def _brevitas_mlp():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        qnn.QuantIdentity(bit_width=2, return_quant_tensor=True),
+        qnn.QuantLinear(4, 5, bias=True, weight_bit_width=2),
+        qnn.QuantReLU(bit_width=2, return_quant_tensor=True),
+        qnn.QuantLinear(5, 3, bias=True, weight_bit_width=2),
+    )
+    model(torch.from_numpy(_data()))  # calibrate the activation scales once
+    return model.eval()
+
+
+@pytest.fixture(scope="module", params=["ptq-relu", "ptq-gelu", "qat-brevitas"])
+def compiled(request):
+    X = _data()
+    if request.param == "ptq-relu":
+        module = compile_torch_model(
+            _float_mlp(torch.nn.ReLU()), X, n_bits=SMALL_BITS, rounding_threshold_bits=3
+        )
+    elif request.param == "ptq-gelu":
+        module = compile_torch_model(
+            _float_mlp(torch.nn.GELU()), X, n_bits=SMALL_BITS, rounding_threshold_bits=3
+        )
+    else:
+        module = compile_brevitas_qat_model(_brevitas_mlp(), X)
+    return module, X
+
+
+def test_clear_equals_simulate_on_many_rows(compiled):
+    module, X = compiled
+    q_x = module.quantize_input(_data(n_rows=40, seed=1))
+    clear = module.quantized_forward(q_x, fhe="disable")
+    np.testing.assert_array_equal(clear, module.quantized_forward(q_x, fhe="simulate"))
+    assert len(np.unique(clear, axis=0)) > 3  # the outputs vary: the comparison is not between constants
+
+
+def test_execute_equals_clear(compiled):
+    module, _ = compiled
+    q_x = module.quantize_input(_data(n_rows=2, seed=2))
+    np.testing.assert_array_equal(
+        module.quantized_forward(q_x, fhe="execute"), module.quantized_forward(q_x, fhe="disable")
+    )
+
+
+def test_rows_far_outside_the_calibration_range_do_not_wrap_around(compiled):
+    module, _ = compiled
+    extreme = np.array([[1e3, -1e3, 1e3, -1e3], [-1e3, 1e3, -1e3, 1e3], [50.0, 50.0, 50.0, 50.0]])
+    q_x = module.quantize_input(extreme)
+    np.testing.assert_array_equal(
+        module.quantized_forward(q_x, fhe="simulate"), module.quantized_forward(q_x, fhe="disable")
+    )
+
+
+def test_compiled_max_bit_width_is_the_predicted_one(compiled):
+    module, _ = compiled
+    assert module.fhe_circuit.statistics.max_bit_width == module.predicted_max_bit_width
+
+
+def test_brevitas_import_matches_brevitas_forward():
+    model = _brevitas_mlp()
+    X = _data()
+    module = compile_brevitas_qat_model(model, X)
+    expected = model(torch.from_numpy(X)).detach().numpy()
+    np.testing.assert_allclose(module.forward(X), expected, atol=1e-5)
