@@ -148,6 +148,7 @@ def compile_integer_function(
         global_p_error=global_p_error,
         show_mlir=show_mlir,
         show_progress=False,
+        dump_artifacts_on_unexpected_failures=False,
         fhe_simulation=True,
         fhe_execution=True,
     )
