@@ -1,0 +1,1 @@
+"""Veil's benchmark suite (``make bench``)."""

@@ -1,0 +1,418 @@
+"""The torch module behind Veil's built-in neural networks: a quantization-aware MLP with bounded accumulators.
+
+``SparseQuantNeuralNetwork`` is a stack of Brevitas layers::
+
+    QuantIdentity(n_a_bits)                                    input quantizer, returns a QuantTensor
+    [QuantLinear(n_w_bits, float bias) -> activation -> QuantIdentity(n_a_bits)] * (n_layers - 1)
+    QuantLinear(n_w_bits, float bias)                          float output, no output quantizer
+
+Every linear layer's worst-case integer accumulator (over all inputs its input quantizer can represent, computed
+from the integer weights) fits ``n_accum_bits`` signed bits once training ends. Two ways to get there are
+implemented, selected by ``accumulator_route``:
+
+- ``"prune"`` (default): a per-channel integer weight quantizer, and per output neuron a pruning mask that keeps the
+  largest weights whose worst case still fits. The mask follows the weights at every training step and is
+  recomputed from the final weights when pruning is made permanent, so the bound holds by construction.
+- ``"a2q"`` / ``"a2q_plus"``: Brevitas' accumulator-aware weight quantizers, which cap each neuron's L1 norm of
+  integer weights (rounding towards zero) from the input's bit-width and sign.
+
+Whatever the route, ``on_train_end`` checks the exact bound and raises ``AccumulatorOverflowError`` if it fails.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import brevitas.nn as qnn
+import numpy as np
+import torch
+from brevitas.function.ops import max_int, min_int
+from brevitas.quant.fixed_point import Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
+from brevitas.quant.scaled_int import (
+    Int8AccumulatorAwareWeightQuant,
+    Int8AccumulatorAwareZeroCenterWeightQuant,
+    Int8ActPerTensorFloat,
+    Int8WeightPerChannelFloat,
+    Uint8ActPerTensorFloat,
+)
+from brevitas.quant_tensor import IntQuantTensor
+from torch import nn
+from torch.nn.utils import prune
+
+from veil.errors import AccumulatorOverflowError
+from veil.sklearn._accumulator import (
+    accumulator_bit_width,
+    fitting_mask,
+    max_fitting_inputs,
+    signed_bit_width,
+)
+
+__all__ = ["SparseQuantNeuralNetwork"]
+
+DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER = 4
+DEFAULT_N_W_BITS = 3
+DEFAULT_N_A_BITS = 3
+DEFAULT_N_ACCUM_BITS = 8
+DEFAULT_ACCUMULATOR_ROUTE = "prune"
+
+# With the "prune" route, training-mode forward passes recompute the accumulator masks every this many steps.
+MASK_REFRESH_PERIOD = 1
+
+MIN_QUANT_BITS = 2
+MAX_QUANT_BITS = 8
+
+# Activations whose output is never negative get an unsigned quantizer: the sign bit would be wasted.
+NON_NEGATIVE_ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Hardsigmoid, nn.Softplus)
+
+_WEIGHT_QUANTIZERS = {
+    "prune": Int8WeightPerChannelFloat,
+    "a2q": Int8AccumulatorAwareWeightQuant,
+    "a2q_plus": Int8AccumulatorAwareZeroCenterWeightQuant,
+}
+ACCUMULATOR_ROUTES = tuple(_WEIGHT_QUANTIZERS)
+
+
+def _integer_range(bit_width: int, signed: bool, narrow: bool) -> tuple[int, int]:
+    bits = torch.tensor(float(bit_width))
+    return int(min_int(signed, narrow, bits)), int(max_int(signed, narrow, bits))
+
+
+def _activation_quantizer(signed: bool, power_of_two_scaling: bool) -> type:
+    if power_of_two_scaling:
+        return Int8ActPerTensorFixedPoint if signed else Uint8ActPerTensorFixedPoint
+    return Int8ActPerTensorFloat if signed else Uint8ActPerTensorFloat
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _invalid(name: str, expected: str, value) -> ValueError:
+    return ValueError(f"{name} must be {expected}, got {value!r}")
+
+
+class SparseQuantNeuralNetwork(nn.Module):
+    """Quantization-aware MLP whose integer accumulators never exceed ``n_accum_bits`` bits.
+
+    Args:
+        input_dim: number of input features.
+        n_layers: number of linear layers (``n_layers - 1`` hidden layers).
+        n_outputs: number of classes or regression targets.
+        n_hidden_neurons_multiplier: hidden layers have ``n_hidden_neurons_multiplier * input_dim`` neurons.
+        n_w_bits: bits of the (symmetric, narrow-range) integer weights, 2 to 8.
+        n_a_bits: bits of the quantized input and of every quantized activation, 2 to 8.
+        n_accum_bits: bits of the signed integer accumulator of each linear layer, worst case over all inputs.
+        n_prune_neurons_percentage: fraction in [0, 1) of each hidden layer's neurons to prune, by L2 norm of
+            their weights, when pruning is enabled.
+        activation_function: a ``torch.nn.Module`` subclass, instantiated once per hidden layer.
+        quant_narrow: narrow-range input and activation quantizers (e.g. [-3, 3] instead of [-4, 3] at 3 bits).
+        quant_signed: signed input quantizer and signed quantizers after activations that can be negative.
+        power_of_two_scaling: power-of-two scales for the input and activation quantizers.
+        accumulator_route: how the accumulator bound is enforced: ``"prune"``, ``"a2q"`` or ``"a2q_plus"``.
+
+    Raises:
+        ValueError: a parameter is out of range, or ``n_accum_bits`` cannot hold even one input times one weight.
+
+    Example:
+        >>> net = SparseQuantNeuralNetwork(input_dim=4, n_layers=2, n_outputs=3)
+        >>> net(torch.randn(8, 4)).shape
+        torch.Size([8, 3])
+        >>> max(net.accumulator_bit_widths()) <= net.n_accum_bits
+        True
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        n_layers: int,
+        n_outputs: int,
+        n_hidden_neurons_multiplier: int = DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
+        n_w_bits: int = DEFAULT_N_W_BITS,
+        n_a_bits: int = DEFAULT_N_A_BITS,
+        n_accum_bits: int = DEFAULT_N_ACCUM_BITS,
+        n_prune_neurons_percentage: float = 0.0,
+        activation_function: type[nn.Module] = nn.ReLU,
+        quant_narrow: bool = False,
+        quant_signed: bool = True,
+        power_of_two_scaling: bool = True,
+        *,
+        accumulator_route: str = DEFAULT_ACCUMULATOR_ROUTE,
+    ) -> None:
+        super().__init__()
+        self.input_dim = input_dim
+        self.n_layers = n_layers
+        self.n_outputs = n_outputs
+        self.n_hidden_neurons_multiplier = n_hidden_neurons_multiplier
+        self.n_w_bits = n_w_bits
+        self.n_a_bits = n_a_bits
+        self.n_accum_bits = n_accum_bits
+        self.n_prune_neurons_percentage = n_prune_neurons_percentage
+        self.activation_function = activation_function
+        self.quant_narrow = quant_narrow
+        self.quant_signed = quant_signed
+        self.power_of_two_scaling = power_of_two_scaling
+        self.accumulator_route = accumulator_route
+        self._validate_parameters()
+
+        self._neuron_masks: list[torch.Tensor | None] = [None] * n_layers
+        self._training_steps = 0
+        self._build_layers()
+        if self.accumulator_route == "prune" or self.n_prune_neurons_percentage > 0:
+            self.enable_pruning()
+
+    # ----------------------------------------------------------------------------------------------------------
+    # construction
+
+    def _validate_parameters(self) -> None:
+        for name in ("input_dim", "n_layers", "n_outputs", "n_hidden_neurons_multiplier"):
+            value = getattr(self, name)
+            if not _is_integer(value) or value <= 0:
+                raise _invalid(name, "a positive integer", value)
+        for name in ("n_w_bits", "n_a_bits"):
+            value = getattr(self, name)
+            if not _is_integer(value) or not MIN_QUANT_BITS <= value <= MAX_QUANT_BITS:
+                raise _invalid(name, f"an integer between {MIN_QUANT_BITS} and {MAX_QUANT_BITS}", value)
+        if not _is_integer(self.n_accum_bits) or self.n_accum_bits < MIN_QUANT_BITS:
+            raise _invalid("n_accum_bits", f"an integer >= {MIN_QUANT_BITS}", self.n_accum_bits)
+        pct = self.n_prune_neurons_percentage
+        if not isinstance(pct, Real) or isinstance(pct, bool) or not 0 <= pct < 1:
+            raise _invalid("n_prune_neurons_percentage", "a number in [0, 1)", pct)
+        activation = self.activation_function
+        if not (isinstance(activation, type) and issubclass(activation, nn.Module)):
+            raise _invalid("activation_function", "a torch.nn.Module subclass such as torch.nn.ReLU", activation)
+        for name in ("quant_narrow", "quant_signed", "power_of_two_scaling"):
+            if not isinstance(getattr(self, name), bool):
+                raise _invalid(name, "a bool", getattr(self, name))
+        if self.accumulator_route not in ACCUMULATOR_ROUTES:
+            raise _invalid("accumulator_route", f"one of {ACCUMULATOR_ROUTES}", self.accumulator_route)
+        if self.accumulator_route != "prune" and pct > 0:
+            # Brevitas' accumulator-aware quantizers divide by each row's L1 norm: an all-zero row gives NaN.
+            raise _invalid(
+                "n_prune_neurons_percentage",
+                f"0 with accumulator_route={self.accumulator_route!r} (use 'prune' to prune neurons)",
+                pct,
+            )
+
+        minimum = self.min_accumulator_bits()
+        if self.n_accum_bits < minimum:
+            raise ValueError(
+                f"n_accum_bits must be at least {minimum} to hold one {self.n_a_bits}-bit input times one "
+                f"{self.n_w_bits}-bit weight (the smallest accumulator with one active input), "
+                f"got {self.n_accum_bits}"
+            )
+
+    def _layer_input_formats(self) -> list[tuple[bool, bool]]:
+        """(signed, narrow) of the quantizer feeding each linear layer, decided from the constructor arguments."""
+        after_activation = self.quant_signed and not issubclass(self.activation_function, NON_NEGATIVE_ACTIVATIONS)
+        hidden = [(after_activation, self.quant_narrow)] * (self.n_layers - 1)
+        return [(self.quant_signed, self.quant_narrow), *hidden]
+
+    def min_accumulator_bits(self) -> int:
+        """Smallest ``n_accum_bits`` that holds one input at its extreme times one weight at its extreme."""
+        max_weight = 2 ** (self.n_w_bits - 1) - 1
+        bits = 0
+        for signed, narrow in self._layer_input_formats():
+            low, high = _integer_range(self.n_a_bits, signed, narrow)
+            extreme = max_weight * max(-low, high)
+            bits = max(bits, signed_bit_width(-extreme, extreme))
+        return bits
+
+    def _build_layers(self) -> None:
+        widths = [
+            self.input_dim,
+            *[self.n_hidden_neurons_multiplier * self.input_dim] * (self.n_layers - 1),
+            self.n_outputs,
+        ]
+        formats = self._layer_input_formats()
+        self.input_quant = self._make_quantizer(*formats[0])
+        weight_options = {"weight_quant": _WEIGHT_QUANTIZERS[self.accumulator_route], "weight_bit_width": self.n_w_bits}
+        if self.accumulator_route != "prune":
+            weight_options["weight_accumulator_bit_width"] = self.n_accum_bits
+        self.linears = nn.ModuleList(
+            qnn.QuantLinear(widths[k], widths[k + 1], bias=True, bias_quant=None, **weight_options)
+            for k in range(self.n_layers)
+        )
+        self.activations = nn.ModuleList(self.activation_function() for _ in range(self.n_layers - 1))
+        self.activation_quants = nn.ModuleList(self._make_quantizer(*fmt) for fmt in formats[1:])
+
+    def _make_quantizer(self, signed: bool, narrow: bool) -> qnn.QuantIdentity:
+        return qnn.QuantIdentity(
+            act_quant=_activation_quantizer(signed, self.power_of_two_scaling),
+            bit_width=self.n_a_bits,
+            signed=signed,
+            narrow_range=narrow,
+            return_quant_tensor=True,
+        )
+
+    # ----------------------------------------------------------------------------------------------------------
+    # forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fake-quantized forward pass: float in, float out (the last layer has no output quantizer)."""
+        if self.training and self.accumulator_route == "prune" and self._pruning_installed():
+            if self._training_steps % MASK_REFRESH_PERIOD == 0:
+                self._refresh_masks()
+            self._training_steps += 1
+        out = self.input_quant(x)
+        for k, linear in enumerate(self.linears):
+            out = linear(out)
+            if k < self.n_layers - 1:
+                out = self.activation_quants[k](self.activations[k](out))
+        return out
+
+    # ----------------------------------------------------------------------------------------------------------
+    # accumulators
+
+    def _layer_inputs(self) -> list[tuple[qnn.QuantIdentity, qnn.QuantLinear]]:
+        return list(zip([self.input_quant, *self.activation_quants], self.linears, strict=True))
+
+    @staticmethod
+    def _quantized_input(quantizer: qnn.QuantIdentity, n_features: int) -> IntQuantTensor:
+        """A zero QuantTensor carrying ``quantizer``'s scale, zero point, bit-width and sign.
+
+        The quantizer runs in eval mode: a training-mode call would count as a statistics-collection step.
+        """
+        was_training = quantizer.training
+        quantizer.eval()
+        try:
+            with torch.no_grad():
+                return quantizer(torch.zeros(1, n_features))
+        finally:
+            quantizer.train(was_training)
+
+    @staticmethod
+    def _input_integer_range(quantizer: qnn.QuantIdentity, sample: IntQuantTensor) -> tuple[int, int]:
+        """Integer range of ``quantizer`` minus its zero point."""
+        narrow = bool(quantizer.act_quant.is_narrow_range)
+        low, high = _integer_range(int(sample.bit_width), bool(sample.signed), narrow)
+        zero_point = sample.zero_point
+        if zero_point.numel() != 1 or float(zero_point) != round(float(zero_point)):
+            raise AccumulatorOverflowError(f"expected a per-tensor integer zero point, got {zero_point}")
+        return low - int(zero_point), high - int(zero_point)
+
+    @staticmethod
+    def _integer_weight(linear: qnn.QuantLinear, sample: IntQuantTensor, weight=None) -> np.ndarray:
+        """Integer weights of ``linear`` minus their zero point; ``weight`` defaults to the layer's own.
+
+        ``sample`` is the quantized input: the accumulator-aware quantizers read its bit-width and sign.
+        """
+        with torch.no_grad():
+            if weight is None:
+                quant_weight = linear.quant_weight(sample)
+            elif linear.weight_quant.requires_quant_input:
+                quant_weight = linear.weight_quant(weight, sample)
+            else:
+                quant_weight = linear.weight_quant(weight)
+            integers = torch.round(quant_weight.value / quant_weight.scale) - quant_weight.zero_point
+        if not torch.isfinite(integers).all():
+            raise AccumulatorOverflowError(f"layer {linear} has non-finite quantized weights")
+        return integers.cpu().numpy().astype(np.int64)
+
+    def accumulator_bit_widths(self) -> list[int]:
+        """Worst-case signed accumulator bit-width of each linear layer, from its integer weights in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            widths = []
+            for quantizer, linear in self._layer_inputs():
+                sample = self._quantized_input(quantizer, linear.in_features)
+                low, high = self._input_integer_range(quantizer, sample)
+                widths.append(accumulator_bit_width(self._integer_weight(linear, sample), low, high))
+        finally:
+            self.train(was_training)
+        return widths
+
+    def check_accumulators(self) -> None:
+        """Raise ``AccumulatorOverflowError`` if a layer's worst-case accumulator exceeds ``n_accum_bits``."""
+        widths = self.accumulator_bit_widths()
+        if max(widths) > self.n_accum_bits:
+            raise AccumulatorOverflowError(
+                f"accumulator bit-widths per layer {widths} exceed n_accum_bits={self.n_accum_bits}"
+            )
+
+    def max_active_neurons(self) -> int:
+        """Largest number of inputs per neuron that fits ``n_accum_bits`` whatever the weight values.
+
+        With the ``"prune"`` route, neurons keep more inputs than this when their weights are not all extreme.
+        """
+        max_weight = 2 ** (self.n_w_bits - 1) - 1
+        counts = []
+        for quantizer, linear in self._layer_inputs():
+            sample = self._quantized_input(quantizer, linear.in_features)
+            low, high = self._input_integer_range(quantizer, sample)
+            counts.append(max_fitting_inputs(max_weight, low, high, self.n_accum_bits))
+        return min(counts)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # pruning
+
+    def _pruned_layer_indices(self) -> list[int]:
+        if self.accumulator_route == "prune":
+            return list(range(self.n_layers))
+        return list(range(self.n_layers - 1)) if self.n_prune_neurons_percentage > 0 else []
+
+    def _pruning_installed(self) -> bool:
+        return any(prune.is_pruned(linear) for linear in self.linears)
+
+    def enable_pruning(self) -> None:
+        """Install pruning masks: whole hidden neurons (``n_prune_neurons_percentage``) and, with the ``"prune"``
+        route, the per-neuron accumulator masks. Call ``make_pruning_permanent`` to bake them into the weights."""
+        for k in range(self.n_layers - 1):
+            self._neuron_masks[k] = self._neuron_mask(self.linears[k])
+        for k in self._pruned_layer_indices():
+            linear = self.linears[k]
+            if not prune.is_pruned(linear):
+                prune.custom_from_mask(linear, "weight", torch.ones_like(linear.weight))
+        self._refresh_masks()
+
+    def _neuron_mask(self, linear: qnn.QuantLinear) -> torch.Tensor | None:
+        """Keep all but the ``n_prune_neurons_percentage`` output neurons with the smallest L2 weight norm."""
+        n_pruned = int(self.n_prune_neurons_percentage * linear.out_features)
+        if n_pruned == 0:
+            return None
+        with torch.no_grad():
+            norms = linear.weight.detach().norm(p=2, dim=1)
+            keep = torch.ones(linear.out_features, dtype=torch.bool)
+            keep[torch.argsort(norms, stable=True)[:n_pruned]] = False
+        return keep
+
+    def _refresh_masks(self) -> None:
+        """Recompute each pruned layer's mask from its current unpruned weights."""
+        for k in self._pruned_layer_indices():
+            quantizer, linear = self._layer_inputs()[k]
+            if not prune.is_pruned(linear):
+                continue
+            weight = linear.weight_orig.detach()
+            mask = torch.ones_like(weight, dtype=torch.bool)
+            if self._neuron_masks[k] is not None:
+                mask &= self._neuron_masks[k][:, None]
+            if self.accumulator_route == "prune":
+                sample = self._quantized_input(quantizer, linear.in_features)
+                low, high = self._input_integer_range(quantizer, sample)
+                integers = self._integer_weight(linear, sample, weight) * mask.cpu().numpy()
+                priority = (weight.abs() * mask).cpu().numpy()
+                fits = fitting_mask(integers, priority, low, high, self.n_accum_bits)
+                mask &= torch.from_numpy(fits).to(mask.device)
+            linear.weight_mask.copy_(mask.to(linear.weight_mask.dtype))
+            # torch's pruning hook recomputes ``weight`` only before the next forward; do it now so that
+            # ``quant_weight()`` and the accumulator check see the new mask.
+            linear.weight = linear.weight_orig * linear.weight_mask
+
+    def make_pruning_permanent(self) -> None:
+        """Bake the masks into the weights and remove the pruning reparametrization.
+
+        With the ``"prune"`` route the accumulator masks are first recomputed from the final weights, so the bound
+        holds for whatever weights the last optimizer step produced.
+        """
+        if self.accumulator_route == "prune" and not self._pruning_installed():
+            self.enable_pruning()
+        self._refresh_masks()
+        for linear in self.linears:
+            if prune.is_pruned(linear):
+                prune.remove(linear, "weight")
+        self._neuron_masks = [None] * self.n_layers
+
+    def on_train_end(self) -> None:
+        """Finalize after training: make pruning permanent and check every accumulator against the budget."""
+        self.make_pruning_permanent()
+        self.check_accumulators()

@@ -1,0 +1,446 @@
+"""NeuralNetClassifier and NeuralNetRegressor: training, prediction in clear and FHE, parameters, errors."""
+
+import copy
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer, make_classification, make_regression
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_class_weight
+from skorch.callbacks import Callback
+from skorch.dataset import ValidSplit
+
+from veil.errors import InputValidationError, NotCompiledError
+from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor, SparseQuantNeuralNetwork
+
+LABELS = np.array(["cat", "dog", "eel"])
+# Small and low-bit: fast to train and to compile (about a second).
+TINY = {
+    "module__n_layers": 2,
+    "module__n_w_bits": 2,
+    "module__n_a_bits": 2,
+    "module__n_accum_bits": 5,
+    "max_epochs": 5,
+    "batch_size": 16,
+    "lr": 0.05,
+    "random_state": 0,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_torch_thread():
+    """These networks are tiny: torch's intra-op threads only add overhead (ten times slower on a busy
+    2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def classification_data():
+    X, y = make_classification(
+        n_samples=120, n_features=4, n_informative=3, n_redundant=0, n_classes=3, random_state=0
+    )
+    return train_test_split(X, LABELS[y], test_size=0.25, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(classification_data):
+    X_train, _, y_train, _ = classification_data
+    return NeuralNetClassifier(**TINY).fit(X_train, y_train)
+
+
+@pytest.fixture(scope="module")
+def compiled(fitted, classification_data):
+    model = copy.deepcopy(fitted)
+    model.compile(classification_data[0])
+    return model
+
+
+@pytest.fixture(scope="module")
+def regression_data():
+    X, y = make_regression(n_samples=100, n_features=3, n_targets=2, random_state=0)
+    return X, y / np.abs(y).max()
+
+
+# -- classifier: fit and predict ------------------------------------------------------------------------
+def test_fit_predict_round_trips_string_labels(fitted, classification_data):
+    X_train, X_test, y_train, _ = classification_data
+    predictions = fitted.predict(X_test)
+    assert predictions.shape == (len(X_test),)
+    assert set(predictions) <= set(LABELS)
+    np.testing.assert_array_equal(fitted.classes_, LABELS)
+    assert fitted.n_features_in_ == 4
+    assert fitted.score(X_train, y_train) > 0.5
+
+
+def test_predict_proba_rows_sum_to_one_and_agree_with_predict(fitted, classification_data):
+    X_test = classification_data[1]
+    proba = fitted.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(fitted.classes_[proba.argmax(axis=1)], fitted.predict(X_test))
+
+
+def test_integer_model_matches_the_trained_torch_network(fitted, classification_data):
+    X_test = classification_data[1].astype(np.float32)
+    logits = fitted.infer(torch.from_numpy(X_test)).detach().numpy()
+    assert logits.shape == (len(X_test), 3)
+    np.testing.assert_array_equal(fitted.classes_[logits.argmax(axis=1)], fitted.predict(X_test))
+
+
+def test_float64_and_float32_inputs_give_the_same_predictions(fitted, classification_data):
+    X_test = classification_data[1]
+    np.testing.assert_array_equal(fitted.predict(X_test), fitted.predict(X_test.astype(np.float32)))
+
+
+def test_simulate_matches_clear_after_compile(compiled, classification_data):
+    X_test = classification_data[1]
+    assert compiled.fhe_circuit is not None
+    np.testing.assert_array_equal(compiled.predict(X_test, fhe="simulate"), compiled.predict(X_test))
+    np.testing.assert_array_equal(
+        compiled.predict_proba(X_test, fhe="simulate"), compiled.predict_proba(X_test, fhe="disable")
+    )
+
+
+def test_execute_matches_simulate_on_two_rows(compiled, classification_data):
+    X_rows = classification_data[1][:2]
+    np.testing.assert_array_equal(
+        compiled.predict_proba(X_rows, fhe="execute"), compiled.predict_proba(X_rows, fhe="simulate")
+    )
+
+
+def test_execute_on_many_rows_shows_a_progress_bar(compiled, classification_data, monkeypatch, capsys):
+    module = copy.copy(compiled.quantized_module_)
+    simulate = module.quantized_forward
+
+    def fake_execute(q_x, fhe="disable"):  # encrypted runs are slow: simulate instead, count the rows
+        assert fhe == "execute" and len(q_x) == 1
+        return simulate(q_x, fhe="simulate")
+
+    monkeypatch.setattr(module, "quantized_forward", fake_execute)
+    model = copy.copy(compiled)
+    model.quantized_module_ = module
+    X_test = classification_data[1][:5]
+    predictions = model.predict(X_test, fhe="execute")
+    np.testing.assert_array_equal(predictions, compiled.predict(X_test, fhe="simulate"))
+    assert "FHE execution" in capsys.readouterr().err
+
+
+def test_fhe_modes_need_compile(fitted, classification_data):
+    X_test = classification_data[1]
+    for mode in ("simulate", "execute"):
+        with pytest.raises(NotCompiledError, match=rf"not compiled: call compile\(X_train\).*fhe='{mode}'"):
+            fitted.predict(X_test, fhe=mode)
+    with pytest.raises(ValueError, match="fhe must be one of"):
+        fitted.predict(X_test, fhe="encrypted")
+
+
+def test_execute_in_fhe_is_deprecated(fitted, classification_data):
+    X_test = classification_data[1]
+    with pytest.warns(DeprecationWarning, match="execute_in_fhe is deprecated"):
+        np.testing.assert_array_equal(fitted.predict(X_test, execute_in_fhe=False), fitted.predict(X_test))
+    # True maps to fhe="execute", which needs a compiled model.
+    with pytest.warns(DeprecationWarning), pytest.raises(NotCompiledError, match="fhe='execute'"):
+        fitted.predict_proba(X_test, execute_in_fhe=True)
+    with pytest.warns(DeprecationWarning), pytest.raises(NotCompiledError):
+        fitted.predict(X_test, True)  # the reference's positional execute_in_fhe
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="not both"):
+        fitted.predict(X_test, fhe="simulate", execute_in_fhe=True)
+
+
+def test_module_parameters_route_to_the_torch_module(classification_data):
+    X_train, _, y_train, _ = classification_data
+    model = NeuralNetClassifier(
+        module__n_layers=3, module__n_w_bits=4, module__n_hidden_neurons_multiplier=2, max_epochs=1
+    ).fit(X_train, y_train)
+    module = model.base_module_to_compile
+    assert isinstance(module, SparseQuantNeuralNetwork)
+    assert (module.n_layers, module.n_w_bits, module.n_a_bits) == (3, 4, 3)
+    assert (module.input_dim, module.n_outputs) == (4, 3)
+    assert module.linears[0].out_features == 8
+    assert model.n_bits_quant == 3
+    # Training ended with on_train_end: pruning is permanent, no reparametrization is left.
+    assert not hasattr(module.linears[0], "weight_orig")
+
+
+def test_training_parameters_reach_skorch(classification_data):
+    X_train, _, y_train, _ = classification_data
+    model = NeuralNetClassifier(
+        max_epochs=3,
+        batch_size=16,
+        optimizer=torch.optim.SGD,
+        lr=0.1,
+        optimizer__momentum=0.5,
+        random_state=0,
+    ).fit(X_train, y_train)
+    assert len(model.history) == 3
+    net = model.skorch_net_
+    assert isinstance(net.optimizer_, torch.optim.SGD)
+    assert net.optimizer_.param_groups[0]["momentum"] == 0.5
+    assert (net.batch_size, net.train_split, net.iterator_train__shuffle) == (16, None, True)
+
+
+def test_callbacks_train_split_and_verbose_reach_skorch(classification_data, capsys):
+    X_train, _, y_train, _ = classification_data
+
+    class CountEpochs(Callback):
+        def initialize(self):
+            self.epochs = 0
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.epochs += 1
+
+    counter = CountEpochs()
+    model = NeuralNetClassifier(
+        max_epochs=2, callbacks=[("count", counter)], train_split=ValidSplit(4), verbose=1
+    ).fit(X_train, y_train)
+    assert counter.epochs == 2
+    assert "valid_loss" in model.history[-1]
+    assert "valid_loss" in capsys.readouterr().out
+
+
+def test_class_weights_via_criterion_weight(classification_data):
+    X_train, _, y_train, _ = classification_data
+    weights = compute_class_weight("balanced", classes=np.unique(y_train), y=y_train)
+    model = NeuralNetClassifier(criterion__weight=weights, max_epochs=1).fit(X_train, y_train)
+    np.testing.assert_allclose(model.skorch_net_.criterion_.weight.numpy(), weights, rtol=1e-6)
+    with pytest.raises(InputValidationError, match="criterion__weight must hold one weight per class"):
+        NeuralNetClassifier(criterion__weight=[1.0, 2.0], max_epochs=1).fit(X_train, y_train)
+
+
+def test_same_random_state_same_model_and_torch_rng_untouched(classification_data):
+    X_train, X_test, y_train, _ = classification_data
+    rng_state = torch.random.get_rng_state()
+    first = NeuralNetClassifier(max_epochs=2, random_state=3).fit(X_train, y_train)
+    second = NeuralNetClassifier(max_epochs=2, random_state=3).fit(X_train, y_train)
+    assert torch.equal(torch.random.get_rng_state(), rng_state)
+    np.testing.assert_array_equal(first.predict_proba(X_test), second.predict_proba(X_test))
+
+
+def test_pandas_inputs(classification_data):
+    X_train, X_test, y_train, _ = classification_data
+    columns = ["a", "b", "c", "d"]
+    model = NeuralNetClassifier(**TINY).fit(pd.DataFrame(X_train, columns=columns), pd.Series(y_train))
+    np.testing.assert_array_equal(model.feature_names_in_, columns)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        from_array = model.predict(X_test.astype(np.float32))
+    np.testing.assert_array_equal(model.predict(pd.DataFrame(X_test, columns=columns)), from_array)
+
+
+def test_breast_cancer_accuracy():
+    X, y = load_breast_cancer(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    # batch_size=16: enough optimizer steps in 20 epochs for the activation quantizers to finish collecting
+    # their statistics (Brevitas' default is 300 steps); with fewer, eval-mode scales differ from training.
+    model = Pipeline(
+        [
+            ("scaler", StandardScaler()),
+            ("net", NeuralNetClassifier(max_epochs=20, batch_size=16, random_state=0)),
+        ]
+    )
+    model.fit(X_train, y_train)
+    assert model.score(X_test, y_test) >= 0.9
+
+
+# -- errors ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [
+        (np.array([[1.0, np.nan, 0.0, 0.0]]), "Input X contains NaN"),
+        (np.array([[1.0, np.inf, 0.0, 0.0]]), "Input X contains infinity"),
+        (np.zeros((2, 3)), "X has 3 features, but NeuralNetClassifier is expecting 4"),
+        (np.zeros(4), "X must be 2-D of shape"),
+        (np.array([["a", "b", "c", "d"]]), "X must contain numbers only"),
+        (pd.DataFrame({"a": ["x"], "b": [1.0], "c": [1.0], "d": [1.0]}), "X must contain numbers only"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:X has feature names:UserWarning")
+def test_invalid_prediction_inputs(fitted, X, message):
+    with pytest.raises(ValueError, match=message):
+        fitted.predict(X)
+
+
+def test_invalid_training_data(classification_data):
+    X_train, _, y_train, _ = classification_data
+    model = NeuralNetClassifier(max_epochs=1)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        model.fit(X_train, None)
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        model.fit(X_train, np.linspace(0, 1, len(X_train)))
+    with pytest.raises(InputValidationError, match="same number of rows"):
+        model.fit(X_train, y_train[:-1])
+    with pytest.raises(InputValidationError, match=r"not in classes \['cat' 'dog'\]"):
+        NeuralNetClassifier(classes=["cat", "dog"], max_epochs=1).fit(X_train, y_train)
+    with pytest.raises(InputValidationError, match="X must contain numbers only"):
+        model.fit(X_train.astype(str).astype(object) + "x", y_train)
+
+
+def test_unfitted_model_errors(classification_data):
+    model = NeuralNetClassifier()
+    X_test = classification_data[1]
+    for call in (model.predict, model.predict_proba, model.compile, model.infer):
+        with pytest.raises(NotFittedError):
+            call(X_test)
+    with pytest.raises(NotFittedError):
+        _ = model.history
+    assert model.onnx_model is None
+    assert model.fhe_circuit is None
+
+
+def test_unknown_parameters_are_rejected(classification_data):
+    X_train, _, y_train, _ = classification_data
+    with pytest.raises(ValueError, match="Invalid parameter 'max_epoch'"):
+        NeuralNetClassifier(max_epoch=3).fit(X_train, y_train)
+    with pytest.raises(ValueError, match="Invalid parameter 'solver__tol'"):
+        NeuralNetClassifier().set_params(solver__tol=1e-3)
+    with pytest.raises(ValueError, match="module__input_dim is inferred from the training data"):
+        NeuralNetClassifier(module__input_dim=3).fit(X_train, y_train)
+
+
+# -- scikit-learn citizenship ---------------------------------------------------------------------------
+def test_get_params_set_params_and_clone():
+    model = NeuralNetClassifier(module__n_w_bits=4, optimizer__weight_decay=1e-4)
+    params = model.get_params()
+    assert params["module__n_w_bits"] == 4
+    assert params["module__n_a_bits"] == 3
+    assert params["optimizer__weight_decay"] == 1e-4
+    assert params["criterion"] is torch.nn.CrossEntropyLoss
+    assert NeuralNetRegressor().get_params()["criterion"] is torch.nn.MSELoss
+
+    assert model.set_params(module__n_layers=4, max_epochs=2, iterator_train__num_workers=0) is model
+    cloned = clone(model)
+    assert cloned is not model
+    assert cloned.get_params() == model.get_params()
+    assert (cloned.module__n_layers, cloned.max_epochs, cloned.iterator_train__num_workers) == (4, 2, 0)
+    assert "iterator_train__num_workers=0" in repr(cloned)
+
+
+def test_pickle_round_trip(compiled, classification_data):
+    X_test = classification_data[1]
+    restored = pickle.loads(pickle.dumps(compiled))
+    np.testing.assert_array_equal(restored.predict_proba(X_test), compiled.predict_proba(X_test))
+    x = torch.from_numpy(X_test.astype(np.float32))
+    assert torch.equal(restored.infer(x), compiled.infer(x))
+    assert len(restored.history) == len(compiled.history)
+    assert restored.onnx_model == compiled.onnx_model
+    # The circuit does not pickle: the restored model compiles again.
+    assert compiled.fhe_circuit is not None and restored.fhe_circuit is None
+    with pytest.raises(NotCompiledError):
+        restored.predict(X_test, fhe="simulate")
+
+
+def test_grid_search_over_module_parameters(classification_data):
+    X_train, _, y_train, _ = classification_data
+    grid = {"module__n_w_bits": [2, 3], "module__n_layers": [1, 2]}
+    search = GridSearchCV(NeuralNetClassifier(max_epochs=2, lr=0.05, random_state=0), grid, cv=2)
+    search.fit(X_train, y_train)
+    assert search.best_params_["module__n_w_bits"] in (2, 3)
+    best_module = search.best_estimator_.base_module_to_compile
+    assert best_module.n_layers == search.best_params_["module__n_layers"]
+
+
+def test_pipeline_with_a_scaler(classification_data):
+    X_train, X_test, y_train, _ = classification_data
+    pipeline = Pipeline([("scaler", StandardScaler()), ("net", NeuralNetClassifier(**TINY))])
+    pipeline.fit(X_train * 100, y_train)
+    assert pipeline.predict(X_test * 100).shape == (len(X_test),)
+
+
+def test_properties_after_fit(compiled):
+    assert compiled.onnx_model is not None
+    assert len(compiled.input_quantizers) == 1 and len(compiled.output_quantizers) == 1
+    assert compiled.base_estimator_type is MLPClassifier
+    assert NeuralNetRegressor.base_estimator_type is MLPRegressor
+    assert len(compiled.history) == TINY["max_epochs"]
+    assert compiled.fhe_circuit.statistics.max_bit_width <= TINY["module__n_accum_bits"]
+
+
+# -- pruning and benchmark ------------------------------------------------------------------------------
+def _active_hidden_neurons(model) -> int:
+    first = model.base_module_to_compile.linears[0]
+    return int((first.weight.detach().abs().sum(dim=1) > 0).sum())
+
+
+def test_prune_returns_a_new_model_with_fewer_neurons(classification_data):
+    X_train, X_test, y_train, _ = classification_data
+    model = NeuralNetClassifier(module__n_layers=2, module__n_accum_bits=10, max_epochs=3, random_state=0)
+    model.fit(X_train, y_train)
+    before = model.predict_proba(X_test)
+
+    pruned = model.prune(X_train, y_train, 0.5)
+    assert pruned is not model
+    assert pruned.module__n_prune_neurons_percentage == 0.5
+    assert model.module__n_prune_neurons_percentage == 0.0
+    assert _active_hidden_neurons(pruned) <= 8 < _active_hidden_neurons(model)  # 16 hidden neurons
+    np.testing.assert_array_equal(model.predict_proba(X_test), before)  # the original is unchanged
+    assert pruned.predict(X_test).shape == (len(X_test),)
+
+    with pytest.raises(ValueError, match="already pruned"):
+        pruned.prune(X_train, y_train, 0.2)
+    with pytest.raises(ValueError, match=r"n_prune_neurons_percentage must be in \(0, 1\)"):
+        model.prune(X_train, y_train, 1.5)
+    with pytest.raises(InputValidationError, match="not in classes"):
+        model.prune(X_train, np.where(y_train == "cat", "cow", y_train), 0.5)
+    with pytest.raises(NotFittedError):
+        NeuralNetClassifier().prune(X_train, y_train, 0.5)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs, on purpose
+def test_fit_benchmark_returns_the_model_and_a_float_mlp(classification_data, regression_data):
+    X_train, _, y_train, _ = classification_data
+    model = NeuralNetClassifier(**TINY)
+    fitted_model, mlp = model.fit_benchmark(X_train, y_train)
+    assert fitted_model is model and hasattr(model, "quantized_module_")
+    assert isinstance(mlp, MLPClassifier) and hasattr(mlp, "coefs_")
+    assert mlp.hidden_layer_sizes == (16,)  # n_hidden_neurons_multiplier 4 x 4 features, one hidden layer
+    assert model.get_sklearn_params()["learning_rate_init"] == TINY["lr"]
+
+    X, y = regression_data
+    regressor, mlp = NeuralNetRegressor(module__n_layers=3, max_epochs=2).fit_benchmark(X, y)
+    assert isinstance(mlp, MLPRegressor) and mlp.hidden_layer_sizes == (12, 12)
+    assert mlp.predict(X).shape == regressor.predict(X).shape == y.shape
+
+
+# -- regressor ------------------------------------------------------------------------------------------
+def test_regressor_output_shapes(regression_data):
+    X, y = regression_data
+    one = NeuralNetRegressor(**TINY).fit(X, y[:, 0])
+    assert one.predict(X).shape == (len(X),)
+    assert one.n_outputs_ == 1
+    two = NeuralNetRegressor(**TINY).fit(X, y.astype(np.float32))
+    assert two.predict(X).shape == (len(X), 2)
+    assert two.base_module_to_compile.n_outputs == 2
+
+
+def test_regressor_learns(regression_data):
+    X, y = regression_data
+    model = NeuralNetRegressor(module__n_layers=2, max_epochs=30, lr=0.01, batch_size=16, random_state=0)
+    assert model.fit(X, y[:, 0]).score(X, y[:, 0]) > 0.5
+
+
+def test_regressor_simulate_matches_clear(regression_data):
+    X, y = regression_data
+    model = NeuralNetRegressor(**TINY).fit(X, y)
+    model.compile(X)
+    np.testing.assert_array_equal(model.predict(X[:10], fhe="simulate"), model.predict(X[:10]))
+
+
+def test_regressor_rejects_non_float_targets(regression_data):
+    X, y = regression_data
+    with pytest.raises(
+        InputValidationError, match="y must hold floating-point regression targets, got dtype int"
+    ):
+        NeuralNetRegressor(max_epochs=1).fit(X, (y[:, 0] * 10).astype(int))
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        NeuralNetRegressor(max_epochs=1).fit(X, np.full(len(X), np.nan))

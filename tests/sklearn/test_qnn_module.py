@@ -1,0 +1,282 @@
+"""Tests of SparseQuantNeuralNetwork: validation, shapes, the accumulator guarantee, pruning and export."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from veil.sklearn._accumulator import accumulator_bounds, fitting_mask, signed_bit_width
+from veil.sklearn._qnn_module import SparseQuantNeuralNetwork
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+
+
+def _hammer(model: SparseQuantNeuralNetwork, steps: int = 6, lr: float = 0.5, seed: int = 0) -> None:
+    """Train a few steps on wide random data with a large learning rate, pushing weights to extremes."""
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        x = 4 * torch.randn(64, model.input_dim, generator=generator)
+        y = torch.randint(0, model.n_outputs, (64,), generator=generator)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the accumulator arithmetic
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "bits"), [(0, 0, 1), (-1, 0, 1), (0, 1, 2), (-2, 1, 2), (-128, 127, 8), (-129, 0, 9), (0, 128, 9)]
+)
+def test_signed_bit_width(low, high, bits):
+    assert signed_bit_width(low, high) == bits
+
+
+@pytest.mark.parametrize(("input_low", "input_high"), [(-4, 3), (-3, 3), (0, 7)])
+def test_accumulator_bounds_match_exhaustive_enumeration(input_low, input_high):
+    rng = np.random.default_rng(0)
+    weights = rng.integers(-3, 4, size=(5, 3))
+    inputs = np.array(list(itertools.product(range(input_low, input_high + 1), repeat=3)))
+    accumulators = inputs @ weights.T
+    low, high = accumulator_bounds(weights, input_low, input_high)
+    np.testing.assert_array_equal(low, accumulators.min(axis=0))
+    np.testing.assert_array_equal(high, accumulators.max(axis=0))
+
+
+def test_fitting_mask_keeps_largest_weights_and_fits():
+    weights = np.array([[3, -3, 3, 1, -1, 2, 0]])
+    mask = fitting_mask(weights, np.abs(weights) - 0.01 * np.arange(7), 0, 7, n_accum_bits=6)
+    low, high = accumulator_bounds(weights * mask, 0, 7)
+    assert low.min() >= -32 and high.max() <= 31
+    # positive side: 3 (21) then 3 would overflow (42), 2 would too (35), 1 fits (28); negative side: -3, -1
+    np.testing.assert_array_equal(mask, [[True, True, False, True, True, False, True]])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# parameter validation
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragments"),
+    [
+        ({"input_dim": 0}, ["input_dim", "positive integer", "0"]),
+        ({"n_layers": -1}, ["n_layers", "positive integer", "-1"]),
+        ({"n_outputs": 2.5}, ["n_outputs", "positive integer", "2.5"]),
+        ({"n_hidden_neurons_multiplier": 0}, ["n_hidden_neurons_multiplier", "positive integer", "0"]),
+        ({"n_w_bits": 1}, ["n_w_bits", "between 2 and 8", "1"]),
+        ({"n_a_bits": 9}, ["n_a_bits", "between 2 and 8", "9"]),
+        ({"n_accum_bits": 1}, ["n_accum_bits", ">= 2", "1"]),
+        ({"n_prune_neurons_percentage": 1.0}, ["n_prune_neurons_percentage", "[0, 1)", "1.0"]),
+        ({"n_prune_neurons_percentage": -0.1}, ["n_prune_neurons_percentage", "[0, 1)", "-0.1"]),
+        ({"activation_function": torch.relu}, ["activation_function", "torch.nn.Module subclass", "relu"]),
+        ({"activation_function": nn.ReLU()}, ["activation_function", "torch.nn.Module subclass", "ReLU()"]),
+        ({"quant_signed": "yes"}, ["quant_signed", "bool", "'yes'"]),
+        ({"accumulator_route": "hope"}, ["accumulator_route", "prune", "'hope'"]),
+    ],
+)
+def test_invalid_parameters_name_expected_and_received(kwargs, fragments):
+    arguments = {"input_dim": 4, "n_layers": 2, "n_outputs": 3, **kwargs}
+    with pytest.raises(ValueError) as error:
+        SparseQuantNeuralNetwork(**arguments)
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "minimum"),
+    [
+        # signed 3-bit input [-4, 3] times weight +-3: +-12 -> 5 bits; unsigned 3-bit after ReLU [0, 7]: 21 -> 6
+        ({"n_w_bits": 3, "n_a_bits": 3, "activation_function": nn.Tanh}, 5),
+        ({"n_w_bits": 3, "n_a_bits": 3, "activation_function": nn.ReLU}, 6),
+        # unsigned 4-bit [0, 15] times +-7: 105 -> 8 bits
+        ({"n_w_bits": 4, "n_a_bits": 4, "activation_function": nn.ReLU}, 8),
+        # one layer: only the signed input; 2 bits [-2, 1] times +-1 reaches +2 -> 3 bits
+        ({"n_w_bits": 2, "n_a_bits": 2, "n_layers": 1}, 3),
+    ],
+)
+def test_accumulator_budget_below_one_input_is_rejected_with_the_minimum(kwargs, minimum):
+    arguments = {"input_dim": 4, "n_layers": 2, "n_outputs": 3, **kwargs}
+    assert SparseQuantNeuralNetwork(**arguments, n_accum_bits=minimum).min_accumulator_bits() == minimum
+    with pytest.raises(ValueError, match=f"n_accum_bits must be at least {minimum}.*got {minimum - 1}"):
+        SparseQuantNeuralNetwork(**arguments, n_accum_bits=minimum - 1)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# architecture
+
+
+def test_constructor_stores_arguments_and_builds_the_documented_layers():
+    model = SparseQuantNeuralNetwork(5, 3, 2, n_hidden_neurons_multiplier=2, n_w_bits=4, activation_function=nn.GELU)
+    assert (model.input_dim, model.n_layers, model.n_outputs, model.n_w_bits) == (5, 3, 2, 4)
+    assert model.activation_function is nn.GELU
+    assert [(layer.in_features, layer.out_features) for layer in model.linears] == [(5, 10), (10, 10), (10, 2)]
+    assert all(layer.bias is not None and not layer.bias_quant.is_quant_enabled for layer in model.linears)
+    assert all(isinstance(act, nn.GELU) for act in model.activations)
+    assert model.input_quant.act_quant.is_signed and model.activation_quants[0].act_quant.is_signed
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 4])
+def test_forward_shape_and_float_output(n_layers):
+    model = SparseQuantNeuralNetwork(input_dim=7, n_layers=n_layers, n_outputs=3)
+    out = model(torch.randn(11, 7))
+    assert isinstance(out, torch.Tensor) and out.shape == (11, 3)
+    model.eval()
+    assert model(torch.randn(1, 7)).shape == (1, 3)
+
+
+def test_relu_gets_unsigned_power_of_two_activation_quantizers():
+    model = SparseQuantNeuralNetwork(input_dim=3, n_layers=2, n_outputs=2, n_a_bits=3)
+    model(torch.randn(16, 3))
+    model.eval()
+    activation = model.activation_quants[0].act_quant
+    assert not activation.is_signed and int(activation.bit_width()) == 3
+    for quantizer in (model.input_quant.act_quant, activation):
+        log_scale = torch.log2(quantizer.scale())
+        assert torch.equal(log_scale, torch.round(log_scale))
+        assert float(quantizer.zero_point()) == 0.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the accumulator guarantee
+
+ACTIVATIONS = [nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU]
+SWEEP = [
+    # (bits, n_accum_bits, n_layers, activation, route)
+    (bits, accum, layers, ACTIVATIONS[i % 4], "prune")
+    for i, (bits, accum, layers) in enumerate(itertools.product([2, 3, 4], [6, 8, 10], [1, 2, 3, 4]))
+    if i % 3 == 0
+] + [
+    (3, 6, 3, nn.ReLU, "a2q"),
+    (3, 8, 2, nn.Tanh, "a2q"),
+    (3, 6, 3, nn.ReLU, "a2q_plus"),
+    (4, 9, 2, nn.GELU, "a2q_plus"),
+    (2, 7, 4, nn.Sigmoid, "a2q_plus"),
+]
+
+
+@pytest.mark.parametrize(("bits", "n_accum_bits", "n_layers", "activation", "route"), SWEEP)
+def test_accumulators_fit_after_aggressive_training(bits, n_accum_bits, n_layers, activation, route):
+    arguments = {
+        "input_dim": 6,
+        "n_layers": n_layers,
+        "n_outputs": 3,
+        "n_w_bits": bits,
+        "n_a_bits": bits,
+        "n_accum_bits": n_accum_bits,
+        "activation_function": activation,
+        "accumulator_route": route,
+    }
+    torch.manual_seed(0)
+    try:
+        model = SparseQuantNeuralNetwork(**arguments)
+    except ValueError as error:
+        # a budget below one input times one weight is refused up front, never silently exceeded
+        assert "n_accum_bits must be at least" in str(error)
+        return
+    _hammer(model)
+    model.on_train_end()
+    widths = model.accumulator_bit_widths()
+    assert len(widths) == n_layers
+    assert max(widths) <= n_accum_bits
+
+
+def test_accumulator_bit_widths_bound_the_real_integer_accumulators():
+    """Enumerate every integer input of a small first layer; the reported width is the exact worst case."""
+    torch.manual_seed(1)
+    model = SparseQuantNeuralNetwork(input_dim=3, n_layers=2, n_outputs=2, n_accum_bits=6)
+    _hammer(model)
+    model.on_train_end()
+    model.eval()
+    linear = model.linears[0]
+    sample = model._quantized_input(model.input_quant, 3)
+    quant_weight = linear.quant_weight(sample)
+    integer_weight = torch.round(quant_weight.value / quant_weight.scale).detach().numpy()
+    inputs = np.array(list(itertools.product(range(-4, 4), repeat=3)))
+    accumulators = inputs @ integer_weight.T
+    assert signed_bit_width(accumulators.min(), accumulators.max()) == model.accumulator_bit_widths()[0] <= 6
+
+
+def test_a2q_quantizer_is_read_with_the_real_input_format():
+    torch.manual_seed(0)
+    model = SparseQuantNeuralNetwork(6, 2, 3, n_accum_bits=6, accumulator_route="a2q")
+    _hammer(model, steps=10)
+    model.on_train_end()
+    assert max(model.accumulator_bit_widths()) <= 6
+
+
+# --------------------------------------------------------------------------------------------------------------
+# pruning
+
+
+def test_max_active_neurons_counts_worst_case_inputs():
+    # signed 3-bit input: 127 // (3 * 4) = 10; unsigned 3-bit after ReLU: 127 // (3 * 7) = 6
+    assert SparseQuantNeuralNetwork(4, 2, 2).max_active_neurons() == 6
+    assert SparseQuantNeuralNetwork(4, 1, 2).max_active_neurons() == 10
+    assert SparseQuantNeuralNetwork(4, 2, 2, n_accum_bits=10, activation_function=nn.Tanh).max_active_neurons() == 42
+
+
+def _has_pruning(model: SparseQuantNeuralNetwork) -> bool:
+    return any(prune.is_pruned(layer) or hasattr(layer, "weight_mask") for layer in model.linears)
+
+
+@pytest.mark.parametrize("route", ["prune", "a2q"])
+def test_enable_then_make_pruning_permanent(route):
+    torch.manual_seed(0)
+    percentage = 0.5 if route == "prune" else 0.0
+    model = SparseQuantNeuralNetwork(8, 3, 2, n_prune_neurons_percentage=percentage, accumulator_route=route)
+    _hammer(model, steps=3, lr=0.05)
+    model.enable_pruning()
+    model.eval()
+    zeros_before = [(layer.weight == 0).clone() for layer in model.linears]
+    output_before = model(torch.ones(2, 8))
+    model.make_pruning_permanent()
+    assert not _has_pruning(model)
+    for layer, zeros in zip(model.linears, zeros_before, strict=True):
+        assert isinstance(layer.weight, nn.Parameter)
+        assert torch.equal(layer.weight == 0, zeros)
+    torch.testing.assert_close(model(torch.ones(2, 8)), output_before)
+    if route == "prune":
+        for layer in model.linears[:-1]:
+            dead_neurons = (layer.weight == 0).all(dim=1)
+            assert int(dead_neurons.sum()) == layer.out_features // 2
+
+
+def test_on_train_end_recovers_after_training_past_permanent_pruning():
+    torch.manual_seed(0)
+    model = SparseQuantNeuralNetwork(6, 2, 3, n_accum_bits=6)
+    model.on_train_end()
+    _hammer(model, steps=5, lr=1.0)  # no masks anymore: the weights may now overflow
+    model.on_train_end()  # reinstalls and recomputes the masks from the current weights
+    assert not _has_pruning(model)
+    assert max(model.accumulator_bit_widths()) <= 6
+
+
+# --------------------------------------------------------------------------------------------------------------
+# export
+
+
+@pytest.mark.parametrize("route", ["prune", "a2q_plus"])
+def test_qcdq_onnx_export_after_training(route, tmp_path):
+    from brevitas.export import export_onnx_qcdq
+
+    torch.manual_seed(0)
+    model = SparseQuantNeuralNetwork(5, 3, 2, accumulator_route=route)
+    _hammer(model, steps=3, lr=0.01)
+    model.on_train_end()
+    model.eval()
+    path = tmp_path / "model.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_onnx_qcdq(model, args=torch.randn(1, 5), export_path=str(path), dynamo=False)
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    op_types = [node.op_type for node in graph.node]
+    assert op_types.count("Gemm") == 3 and "QuantizeLinear" in op_types
