@@ -45,7 +45,7 @@ def test_clear_simulate_execute_agree(circuit):
 
 
 def test_wrong_input_shape_is_refused(circuit):
-    with pytest.raises(ValueError, match=r"integer inputs of shape \(k \* 1, 2\), got \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"integer inputs of shape \(n_rows, 2\), got \(2, 3\)"):
         circuit.simulate(np.zeros((2, 3), dtype=np.int64))
 
 

@@ -102,13 +102,17 @@ class FheCircuit:
 
     def _map_rows(self, run: Callable[[np.ndarray], np.ndarray], q_x: np.ndarray) -> np.ndarray:
         rows_per_call = self.input_shape[0]
-        if q_x.shape[1:] != self.input_shape[1:] or q_x.shape[0] % rows_per_call:
+        if q_x.ndim != len(self.input_shape) or q_x.shape[1:] != self.input_shape[1:]:
             raise ValueError(
-                f"the circuit takes integer inputs of shape (k * {rows_per_call}, "
+                f"the circuit takes integer inputs of shape (n_rows, "
                 f"{', '.join(map(str, self.input_shape[1:]))}), got {q_x.shape}"
             )
+        n_rows = q_x.shape[0]
+        padding = -n_rows % rows_per_call
+        if padding:  # zero rows are valid codes: every encrypted tensor holds non-negative integers
+            q_x = np.concatenate([q_x, np.zeros((padding, *q_x.shape[1:]), dtype=q_x.dtype)])
         chunks = [run(q_x[i : i + rows_per_call]) for i in range(0, q_x.shape[0], rows_per_call)]
-        return np.concatenate([np.asarray(chunk, dtype=np.int64) for chunk in chunks], axis=0)
+        return np.concatenate([np.asarray(chunk, dtype=np.int64) for chunk in chunks], axis=0)[:n_rows]
 
 
 def compile_integer_function(
@@ -118,6 +122,7 @@ def compile_integer_function(
     p_error: float | None = DEFAULT_P_ERROR,
     global_p_error: float | None = DEFAULT_GLOBAL_P_ERROR,
     show_mlir: bool = False,
+    execution: bool = True,
 ) -> FheCircuit:
     """Trace ``function`` on an encrypted integer input and compile it with 128-bit security.
 
@@ -132,6 +137,9 @@ def compile_integer_function(
         Failure probability of one table lookup, and of the whole circuit. Give one of them.
     show_mlir : bool
         Print the compiled MLIR.
+    execution : bool
+        Build the encrypted-execution backend; without it the circuit can only be simulated (faster to
+        compile, no keys).
     """
     inputset = [np.asarray(sample, dtype=np.int64) for sample in inputset]
     if not inputset:
@@ -150,7 +158,7 @@ def compile_integer_function(
         show_progress=False,
         dump_artifacts_on_unexpected_failures=False,
         fhe_simulation=True,
-        fhe_execution=True,
+        fhe_execution=execution,
     )
     compiler = fhe.Compiler(traced, {"q_x": "encrypted"})
     circuit = compiler.compile(inputset, configuration)

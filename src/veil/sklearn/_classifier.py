@@ -19,6 +19,7 @@ from ._base import (
     DEFAULT_LR,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_N_LAYERS,
+    DEFAULT_ROUNDING_THRESHOLD_BITS,
     BaseQuantizedNeuralNet,
 )
 from ._qnn_module import (
@@ -135,6 +136,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         verbose=0,
         classes=None,
         random_state=None,
+        rounding_threshold_bits=DEFAULT_ROUNDING_THRESHOLD_BITS,
         **kwargs,
     ):
         super().__init__(
@@ -158,6 +160,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
             callbacks=callbacks,
             verbose=verbose,
             random_state=random_state,
+            rounding_threshold_bits=rounding_threshold_bits,
             **kwargs,
         )
         self.classes = classes

@@ -16,6 +16,7 @@ from ._base import (
     DEFAULT_LR,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_N_LAYERS,
+    DEFAULT_ROUNDING_THRESHOLD_BITS,
     BaseQuantizedNeuralNet,
 )
 from ._qnn_module import (
@@ -80,6 +81,7 @@ class NeuralNetRegressor(MultiOutputMixin, RegressorMixin, BaseQuantizedNeuralNe
         callbacks=None,
         verbose=0,
         random_state=None,
+        rounding_threshold_bits=DEFAULT_ROUNDING_THRESHOLD_BITS,
         **kwargs,
     ):
         super().__init__(
@@ -103,6 +105,7 @@ class NeuralNetRegressor(MultiOutputMixin, RegressorMixin, BaseQuantizedNeuralNe
             callbacks=callbacks,
             verbose=verbose,
             random_state=random_state,
+            rounding_threshold_bits=rounding_threshold_bits,
             **kwargs,
         )
 
