@@ -28,12 +28,13 @@ def _hammer(model: SparseQuantNeuralNetwork, steps: int = 6, lr: float = 0.5, se
         optimizer.step()
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # the accumulator arithmetic
 
 
 @pytest.mark.parametrize(
-    ("low", "high", "bits"), [(0, 0, 1), (-1, 0, 1), (0, 1, 2), (-2, 1, 2), (-128, 127, 8), (-129, 0, 9), (0, 128, 9)]
+    ("low", "high", "bits"),
+    [(0, 0, 1), (-1, 0, 1), (0, 1, 2), (-2, 1, 2), (-128, 127, 8), (-129, 0, 9), (0, 128, 9)],
 )
 def test_signed_bit_width(low, high, bits):
     assert signed_bit_width(low, high) == bits
@@ -59,7 +60,7 @@ def test_fitting_mask_keeps_largest_weights_and_fits():
     np.testing.assert_array_equal(mask, [[True, True, False, True, True, False, True]])
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # parameter validation
 
 
@@ -92,7 +93,8 @@ def test_invalid_parameters_name_expected_and_received(kwargs, fragments):
 @pytest.mark.parametrize(
     ("kwargs", "minimum"),
     [
-        # signed 3-bit input [-4, 3] times weight +-3: +-12 -> 5 bits; unsigned 3-bit after ReLU [0, 7]: 21 -> 6
+        # signed 3-bit input [-4, 3] times weight +-3: +-12 -> 5 bits
+        # unsigned 3-bit input after ReLU [0, 7] times +-3: +-21 -> 6 bits
         ({"n_w_bits": 3, "n_a_bits": 3, "activation_function": nn.Tanh}, 5),
         ({"n_w_bits": 3, "n_a_bits": 3, "activation_function": nn.ReLU}, 6),
         # unsigned 4-bit [0, 15] times +-7: 105 -> 8 bits
@@ -108,15 +110,21 @@ def test_accumulator_budget_below_one_input_is_rejected_with_the_minimum(kwargs,
         SparseQuantNeuralNetwork(**arguments, n_accum_bits=minimum - 1)
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # architecture
 
 
 def test_constructor_stores_arguments_and_builds_the_documented_layers():
-    model = SparseQuantNeuralNetwork(5, 3, 2, n_hidden_neurons_multiplier=2, n_w_bits=4, activation_function=nn.GELU)
+    model = SparseQuantNeuralNetwork(
+        5, 3, 2, n_hidden_neurons_multiplier=2, n_w_bits=4, activation_function=nn.GELU
+    )
     assert (model.input_dim, model.n_layers, model.n_outputs, model.n_w_bits) == (5, 3, 2, 4)
     assert model.activation_function is nn.GELU
-    assert [(layer.in_features, layer.out_features) for layer in model.linears] == [(5, 10), (10, 10), (10, 2)]
+    assert [(layer.in_features, layer.out_features) for layer in model.linears] == [
+        (5, 10),
+        (10, 10),
+        (10, 2),
+    ]
     assert all(layer.bias is not None and not layer.bias_quant.is_quant_enabled for layer in model.linears)
     assert all(isinstance(act, nn.GELU) for act in model.activations)
     assert model.input_quant.act_quant.is_signed and model.activation_quants[0].act_quant.is_signed
@@ -143,26 +151,31 @@ def test_relu_gets_unsigned_power_of_two_activation_quantizers():
         assert float(quantizer.zero_point()) == 0.0
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # the accumulator guarantee
 
 ACTIVATIONS = [nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU]
+# (bits, n_accum_bits, n_layers, activation, route, other arguments): a third of the grid bits 2-4 x
+# accumulators 6, 8, 10 x 1-4 layers with every activation, then the other routes and quantizer options.
 SWEEP = [
-    # (bits, n_accum_bits, n_layers, activation, route)
-    (bits, accum, layers, ACTIVATIONS[i % 4], "prune")
+    (bits, accum, layers, ACTIVATIONS[i % 4], "prune", {})
     for i, (bits, accum, layers) in enumerate(itertools.product([2, 3, 4], [6, 8, 10], [1, 2, 3, 4]))
     if i % 3 == 0
 ] + [
-    (3, 6, 3, nn.ReLU, "a2q"),
-    (3, 8, 2, nn.Tanh, "a2q"),
-    (3, 6, 3, nn.ReLU, "a2q_plus"),
-    (4, 9, 2, nn.GELU, "a2q_plus"),
-    (2, 7, 4, nn.Sigmoid, "a2q_plus"),
+    (3, 6, 3, nn.ReLU, "a2q", {}),
+    (3, 8, 2, nn.Tanh, "a2q", {}),
+    (3, 6, 3, nn.ReLU, "a2q_plus", {}),
+    (4, 9, 2, nn.GELU, "a2q_plus", {}),
+    (2, 7, 4, nn.Sigmoid, "a2q_plus", {}),
+    (3, 7, 3, nn.Tanh, "prune", {"quant_narrow": True}),
+    (3, 7, 2, nn.ReLU, "prune", {"quant_signed": False, "power_of_two_scaling": False}),
+    (2, 6, 3, nn.ReLU, "prune", {"n_prune_neurons_percentage": 0.25}),
+    (3, 7, 2, nn.GELU, "a2q", {"quant_narrow": True, "power_of_two_scaling": False}),
 ]
 
 
-@pytest.mark.parametrize(("bits", "n_accum_bits", "n_layers", "activation", "route"), SWEEP)
-def test_accumulators_fit_after_aggressive_training(bits, n_accum_bits, n_layers, activation, route):
+@pytest.mark.parametrize(("bits", "n_accum_bits", "n_layers", "activation", "route", "other"), SWEEP)
+def test_accumulators_fit_after_aggressive_training(bits, n_accum_bits, n_layers, activation, route, other):
     arguments = {
         "input_dim": 6,
         "n_layers": n_layers,
@@ -172,6 +185,7 @@ def test_accumulators_fit_after_aggressive_training(bits, n_accum_bits, n_layers
         "n_accum_bits": n_accum_bits,
         "activation_function": activation,
         "accumulator_route": route,
+        **other,
     }
     torch.manual_seed(0)
     try:
@@ -211,15 +225,20 @@ def test_a2q_quantizer_is_read_with_the_real_input_format():
     assert max(model.accumulator_bit_widths()) <= 6
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # pruning
 
 
 def test_max_active_neurons_counts_worst_case_inputs():
+    bits = {"n_w_bits": 3, "n_a_bits": 3, "n_accum_bits": 8}
     # signed 3-bit input: 127 // (3 * 4) = 10; unsigned 3-bit after ReLU: 127 // (3 * 7) = 6
-    assert SparseQuantNeuralNetwork(4, 2, 2).max_active_neurons() == 6
-    assert SparseQuantNeuralNetwork(4, 1, 2).max_active_neurons() == 10
-    assert SparseQuantNeuralNetwork(4, 2, 2, n_accum_bits=10, activation_function=nn.Tanh).max_active_neurons() == 42
+    assert SparseQuantNeuralNetwork(4, 2, 2, **bits).max_active_neurons() == 6
+    assert SparseQuantNeuralNetwork(4, 1, 2, **bits).max_active_neurons() == 10
+    # ternary weights, 6-bit accumulator: 31 // (1 * 7) = 4 after ReLU
+    assert SparseQuantNeuralNetwork(4, 2, 2, n_w_bits=2, n_a_bits=3, n_accum_bits=6).max_active_neurons() == 4
+    # Tanh keeps signed 3-bit activations [-4, 3]: 511 // (3 * 4) = 42
+    tanh = SparseQuantNeuralNetwork(4, 2, 2, **{**bits, "n_accum_bits": 10}, activation_function=nn.Tanh)
+    assert tanh.max_active_neurons() == 42
 
 
 def _has_pruning(model: SparseQuantNeuralNetwork) -> bool:
@@ -258,7 +277,25 @@ def test_on_train_end_recovers_after_training_past_permanent_pruning():
     assert max(model.accumulator_bit_widths()) <= 6
 
 
-# --------------------------------------------------------------------------------------------------------------
+def test_state_dicts_load_across_pruning_states():
+    torch.manual_seed(0)
+    trained = SparseQuantNeuralNetwork(6, 2, 3)
+    _hammer(trained, steps=3, lr=0.05)
+    masked_state = {key: value.clone() for key, value in trained.state_dict().items()}
+    trained.on_train_end()
+    trained.eval()
+    expected = trained(torch.ones(2, 6))
+
+    fresh = SparseQuantNeuralNetwork(6, 2, 3)  # pruning installed: weight_orig / weight_mask
+    fresh.load_state_dict(trained.state_dict())
+    fresh.eval()
+    torch.testing.assert_close(fresh(torch.ones(2, 6)), expected)
+
+    trained.load_state_dict(masked_state)  # finalized module, state saved mid-training
+    assert not _has_pruning(trained)
+
+
+# ----------------------------------------------------------------------------------------------------
 # export
 
 

@@ -1,14 +1,14 @@
 """Worst-case integer accumulators of a quantized linear layer, and the pruning that makes them fit.
 
-A linear layer in the integer graph computes, for each output neuron ``j``, ``acc_j = sum_i w_ij * x_i`` with
-integer weights ``w_ij`` and integer inputs ``x_i`` in ``[input_low, input_high]`` (the input quantizer's integer
-range minus its zero point). Its extreme values over every representable input are
+A linear layer in the integer graph computes, for each output neuron ``j``, ``acc_j = sum_i w_ij * x_i``
+with integer weights ``w_ij`` and integer inputs ``x_i`` in ``[input_low, input_high]`` (the input
+quantizer's integer range minus its zero point). Its extreme values over every representable input are
 
     low_j  = sum_i min(w_ij * input_low, w_ij * input_high)
     high_j = sum_i max(w_ij * input_low, w_ij * input_high)
 
-and the accumulator fits ``b`` signed bits when ``-2**(b-1) <= low_j`` and ``high_j <= 2**(b-1) - 1``. Everything
-here is plain integer arithmetic on numpy arrays so that it can be checked by hand.
+and the accumulator fits ``b`` signed bits when ``-2**(b-1) <= low_j`` and ``high_j <= 2**(b-1) - 1``.
+Everything here is plain integer arithmetic on numpy arrays so that it can be checked by hand.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def _contributions(int_weight: np.ndarray, input_low: int, input_high: int) -> t
     return np.minimum(at_low, at_high), np.maximum(at_low, at_high)
 
 
-def accumulator_bounds(int_weight: np.ndarray, input_low: int, input_high: int) -> tuple[np.ndarray, np.ndarray]:
+def accumulator_bounds(
+    int_weight: np.ndarray, input_low: int, input_high: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Lowest and highest accumulator value of each output neuron (row of ``int_weight``), over all inputs."""
     weights = np.asarray(np.rint(int_weight), dtype=np.int64)
     lows, highs = _contributions(weights, int(input_low), int(input_high))
@@ -63,12 +65,12 @@ def fitting_mask(
     input_high: int,
     n_accum_bits: int,
 ) -> np.ndarray:
-    """Keep, per output neuron, the highest-priority weights whose worst-case accumulator fits ``n_accum_bits``.
+    """Keep, per output neuron, the highest-priority weights whose worst case fits ``n_accum_bits``.
 
-    Weights are visited in decreasing ``priority`` (typically the float magnitude, so the order is the integer
-    magnitude with ties broken by the float value). A weight is kept when the neuron's bounds still fit once it is
-    added, and skipped otherwise; smaller weights later in the order may still fit. With an unsigned input, a
-    neuron whose positive half is full can therefore still take negative weights, and the reverse.
+    Weights are visited in decreasing ``priority`` (typically the float magnitude, so the order is the
+    integer magnitude with ties broken by the float value). A weight is kept when the neuron's bounds still
+    fit once it is added, and skipped otherwise; smaller weights later in the order may still fit. With an
+    unsigned input, a neuron whose positive half is full can therefore still take negative weights.
 
     Returns a boolean array shaped like ``int_weight``; the kept weights satisfy the bound by construction.
     """
@@ -95,12 +97,13 @@ def fitting_mask(
 def max_fitting_inputs(max_weight: int, input_low: int, input_high: int, n_accum_bits: int) -> int:
     """How many inputs a neuron may use when every weight can take any value in ``[-max_weight, max_weight]``.
 
-    This is the count that fits whatever the weights are: ``k`` inputs all at the largest weight of the worst sign.
+    This is the count that fits whatever the weights are: ``k`` inputs, all at the largest weight of the
+    worst sign.
     """
     worst_input = max(abs(int(input_low)), abs(int(input_high)))
     if max_weight == 0 or worst_input == 0:
         raise ValueError("max_active_neurons is unbounded when the weights or the inputs are all zero")
-    # k same-sign weights at the largest magnitude reach +-k * max_weight * worst_input; the positive side binds
-    # because the signed range holds one more negative value than positive ones.
+    # k same-sign weights at the largest magnitude reach +-k * max_weight * worst_input; the positive side
+    # binds because the signed range holds one more negative value than positive ones.
     _, highest = _signed_limits(n_accum_bits)
     return int(highest // (max_weight * worst_input))
