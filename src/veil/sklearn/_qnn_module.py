@@ -57,9 +57,9 @@ __all__ = ["SparseQuantNeuralNetwork"]
 # lookups.
 DEFAULT_N_LAYERS = 2
 # Activation scales come from running statistics over this many training steps, then become learned
-# parameters. Brevitas' 300 outlasts a short training run (10 epochs of iris are 20 steps), and the
-# scales then differ between training and inference.
-ACTIVATION_STATS_STEPS = 30
+# parameters. Measured with 50 epochs, two seeds, five datasets: Brevitas' 300 gives mean accuracy 0.948,
+# 30 steps 0.930 (iris 0.947 against 0.855), so Brevitas' value stays.
+ACTIVATION_STATS_STEPS = 300
 DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER = 4
 DEFAULT_N_W_BITS = 2
 DEFAULT_N_A_BITS = 3
