@@ -161,11 +161,15 @@ def test_execute_in_fhe_is_deprecated(fitted, classification_data):
 def test_module_parameters_route_to_the_torch_module(classification_data):
     X_train, _, y_train, _ = classification_data
     model = NeuralNetClassifier(
-        module__n_layers=3, module__n_w_bits=4, module__n_hidden_neurons_multiplier=2, max_epochs=1
+        module__n_layers=3,
+        module__n_w_bits=4,
+        module__n_accum_bits=8,
+        module__n_hidden_neurons_multiplier=2,
+        max_epochs=1,
     ).fit(X_train, y_train)
     module = model.base_module_to_compile
     assert isinstance(module, SparseQuantNeuralNetwork)
-    assert (module.n_layers, module.n_w_bits, module.n_a_bits) == (3, 4, 3)
+    assert (module.n_layers, module.n_w_bits, module.n_a_bits, module.n_accum_bits) == (3, 4, 3, 8)
     assert (module.input_dim, module.n_outputs) == (4, 3)
     assert module.linears[0].out_features == 8
     assert model.n_bits_quant == 3

@@ -11,7 +11,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
 
-TINY = {"module__n_layers": 2, "max_epochs": 5, "lr": 0.05, "random_state": 0}
+TINY = {"module__n_layers": 2, "max_epochs": 10, "lr": 0.01, "random_state": 0}
 
 
 @pytest.fixture(scope="module", autouse=True)
