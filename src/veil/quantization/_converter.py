@@ -196,7 +196,7 @@ class ONNXConverter:
     def _fold_constant(self, node, inputs, output_value) -> Constant:
         codes = None
         if node.op_type == "DequantizeLinear":
-            codes = _weight_codes(node, [item.value if item else None for item in inputs])
+            codes = _dequantized_weight_codes(node, [item.value if item else None for item in inputs])
         elif node.op_type == "Transpose" and inputs[0].codes is not None:
             codes = _transpose_codes(inputs[0].codes, node.attributes.get("perm"))
         return Constant(np.asarray(output_value), codes)
@@ -256,16 +256,14 @@ class ONNXConverter:
 
     def _weight_codes(self, weight: Constant, transposed: bool) -> tuple[np.ndarray, np.ndarray | float]:
         """Integer weights ``(in, out)`` centred on zero, and their scale per output column."""
-        if weight.codes is not None and self.import_graph_quantizers:
-            codes, quantizer = weight.codes
-            centered = codes.astype(np.int64) - np.asarray(quantizer.zero_point, dtype=np.int64)
-            scale = np.broadcast_to(np.asarray(quantizer.scale, dtype=np.float64), centered.shape)
-        else:
+        if weight.codes is None or not self.import_graph_quantizers:
             values = np.asarray(weight.value, dtype=np.float64)
-            centered, scale = _quantize_columns(
+            return _quantize_columns(
                 values.T if transposed else values, self.n_bits_op_weights, self.is_signed
             )
-            return centered, scale
+        codes, quantizer = weight.codes
+        centered = codes.astype(np.int64) - np.asarray(quantizer.zero_point, dtype=np.int64)
+        scale = np.broadcast_to(np.asarray(quantizer.scale, dtype=np.float64), centered.shape)
         if transposed:
             centered, scale = centered.T, scale.T
         # One scale per output column is what folds into the next lookup; check the codes allow it.
@@ -279,8 +277,6 @@ class ONNXConverter:
         """Name of an integer tensor holding ``pending``, quantizing it (a table lookup) if needed."""
         if not pending.steps and pending.source is not MODEL_INPUT and self._is_codes(pending.source):
             return pending.source
-        if _quantizer_of_qdq(pending.steps) is not None and self.import_graph_quantizers:
-            raise AssertionError("QDQ chains are materialized at their DequantizeLinear")  # pragma: no cover
         is_model_input = pending.source is MODEL_INPUT
         n_bits = self.n_bits_model_inputs if is_model_input else self.n_bits_op_inputs
         quantizer = UniformQuantizer.calibrate(float_value, n_bits, is_signed=False)
@@ -441,7 +437,7 @@ def _quantizer_from_nodes(quantize_inputs, clip_inputs, dequantize: FloatStep) -
     )
 
 
-def _weight_codes(node, values) -> tuple[np.ndarray, UniformQuantizer] | None:
+def _dequantized_weight_codes(node, values) -> tuple[np.ndarray, UniformQuantizer] | None:
     """Integer codes behind a folded ``DequantizeLinear`` of constant weights."""
     codes, scale = values[0], np.asarray(values[1], dtype=np.float64)
     zero_point = values[2] if len(values) > 2 and values[2] is not None else np.zeros((), np.int64)
