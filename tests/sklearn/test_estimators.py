@@ -35,16 +35,6 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread():
-    """These networks are tiny: torch's intra-op threads only add overhead (ten times slower on a busy
-    2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def classification_data():
     X, y = make_classification(

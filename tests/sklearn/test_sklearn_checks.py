@@ -5,23 +5,11 @@ that the accuracy checks still pass.
 """
 
 import numpy as np
-import pytest
-import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
 
 TINY = {"module__n_layers": 2, "max_epochs": 10, "lr": 0.01, "random_state": 0}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread():
-    """These networks are tiny: torch's intra-op threads only add overhead (ten times slower on a busy
-    2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class FloatTargetRegressor(NeuralNetRegressor):
