@@ -16,13 +16,10 @@ from __future__ import annotations
 import copy
 import numbers
 import warnings
-from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm import tqdm
 
@@ -32,6 +29,7 @@ from veil.torch import build_quantized_module, torch_to_onnx
 
 from ._qnn_module import DEFAULT_N_LAYERS as SPARSE_QNN_DEFAULT_N_LAYERS
 from ._qnn_module import SparseQuantNeuralNetwork
+from ._torch_state import NetSnapshot, load_trained_weights, one_torch_thread, seeded_torch
 
 # Training defaults, in one place. The reference documents lr=0.001, max_epochs=10 and the Adam optimizer;
 # lr=0.01 measured better over 50 epochs on five datasets (mean accuracy 0.930 against 0.809).
@@ -191,7 +189,7 @@ class BaseQuantizedNeuralNet(BaseEstimator):
         """
         X, y_train, n_outputs = self._check_training_data(X, y, reset=True)
         net = self._new_skorch_net(n_outputs)
-        with _seeded_torch(self.random_state), _one_torch_thread():
+        with seeded_torch(self.random_state), one_torch_thread():
             net.initialize()
             self._train(net, X, y_train, **fit_params)
         self._build_integer_model(net, X)
@@ -319,9 +317,9 @@ class BaseQuantizedNeuralNet(BaseEstimator):
         pruned = copy.deepcopy(self).set_params(module__n_prune_neurons_percentage=n_prune_neurons_percentage)
         X, y_train, n_outputs = pruned._check_training_data(X, y, reset=False)
         net = pruned._new_skorch_net(n_outputs)
-        with _seeded_torch(self.random_state):
+        with seeded_torch(self.random_state), one_torch_thread():
             net.initialize()
-            _load_trained_weights(net, self.base_module_to_compile.state_dict())
+            load_trained_weights(net, self.base_module_to_compile.state_dict())
             # Neuron masks are chosen from the trained weights, not from the new network's random ones.
             net.module_.enable_pruning()
             net.initialize_optimizer()
@@ -485,11 +483,11 @@ class BaseQuantizedNeuralNet(BaseEstimator):
         state = dict(super().__getstate__())  # object.__getstate__ returns the live __dict__
         if "skorch_net_" in state:
             # Brevitas layers do not pickle: keep the network as its parameters and weights.
-            state["skorch_net_"] = _NetSnapshot.take(state["skorch_net_"])
+            state["skorch_net_"] = NetSnapshot.take(state["skorch_net_"])
         return state
 
     def __setstate__(self, state):
-        if isinstance(state.get("skorch_net_"), _NetSnapshot):
+        if isinstance(state.get("skorch_net_"), NetSnapshot):
             state["skorch_net_"] = state["skorch_net_"].restore()
         super().__setstate__(state)
 
@@ -517,74 +515,3 @@ def _fhe_mode(fhe, execute_in_fhe) -> str:
     if fhe not in FHE_MODES:
         raise ValueError(f"fhe must be one of {FHE_MODES}, got {fhe!r}")
     return fhe
-
-
-@contextmanager
-def _one_torch_thread():
-    """Train on one thread: these MLPs are so small that thread synchronization dominates.
-
-    Measured on a 2-core machine: 20 training steps of the default network took 0.43 s on one thread
-    and 5.9 s on two.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@contextmanager
-def _seeded_torch(random_state):
-    """Seed torch's global generator inside the block (module init, batch shuffling), then restore it."""
-    if random_state is None:
-        yield
-        return
-    if isinstance(random_state, numbers.Integral):
-        seed = int(random_state)
-    else:
-        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def _load_trained_weights(net, state_dict: dict) -> None:
-    """Load a finalized module's weights into a fresh network of the same shape.
-
-    A fresh module holds its weights as ``weight_orig`` and ``weight_mask`` while pruning is installed; a
-    finalized one as plain ``weight``: the fresh module's pruning is made permanent first so the names match.
-    """
-    net.module_.make_pruning_permanent()
-    net.module_.load_state_dict(state_dict)
-
-
-@dataclass
-class _NetSnapshot:
-    """A picklable stand-in for a trained skorch network: its parameters, weights and history."""
-
-    net_class: type
-    params: dict
-    module_state: dict
-    optimizer_state: dict
-    history: object
-
-    @classmethod
-    def take(cls, net) -> _NetSnapshot:
-        return cls(
-            net_class=type(net),
-            params=net.get_params(deep=False),
-            module_state=net.module_.state_dict(),
-            optimizer_state=net.optimizer_.state_dict(),
-            history=net.history,
-        )
-
-    def restore(self):
-        net = self.net_class(**self.params)
-        net.initialize()
-        _load_trained_weights(net, self.module_state)
-        net.initialize_optimizer()
-        net.optimizer_.load_state_dict(self.optimizer_state)
-        net.module_.eval()
-        net.history = self.history
-        return net
