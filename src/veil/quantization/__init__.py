@@ -2,18 +2,21 @@
 
 from ._bits import DEFAULT_MODEL_BITS, RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
 from ._converter import ONNXConverter, PostTrainingAffineQuantization, PostTrainingQATImporter
-from ._module import QuantizedModule
+from ._module import FHE_MODES, QuantizedModule, as_float_array, check_fhe_mode
 from ._quantizers import UniformQuantizer, bit_width_of_range, integer_range
 
 __all__ = [
     "DEFAULT_MODEL_BITS",
+    "FHE_MODES",
     "ONNXConverter",
     "PostTrainingAffineQuantization",
     "PostTrainingQATImporter",
     "QuantizedModule",
     "RoundingPolicy",
     "UniformQuantizer",
+    "as_float_array",
     "bit_width_of_range",
+    "check_fhe_mode",
     "get_n_bits_dict",
     "integer_range",
     "parse_rounding_threshold_bits",

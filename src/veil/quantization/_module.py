@@ -119,7 +119,7 @@ class QuantizedModule:
 
     def quantized_forward(self, q_x: np.ndarray, fhe: str = "disable") -> np.ndarray:
         """Run the integer graph on encoded inputs: in clear, in FHE simulation, or encrypted."""
-        mode = _check_fhe_mode(fhe)
+        mode = check_fhe_mode(fhe)
         q_x = np.asarray(q_x)
         if mode == "disable":
             return np.asarray(self.graph(q_x.astype(np.int64)), dtype=np.int64)
@@ -131,7 +131,7 @@ class QuantizedModule:
 
     def forward(self, x, fhe: str = "disable") -> np.ndarray:
         """Quantize ``x``, run the integer model (``fhe``: "disable", "simulate", "execute"), dequantize."""
-        _check_fhe_mode(fhe)
+        check_fhe_mode(fhe)
         return self.dequantize_output(self.quantized_forward(self.quantize_input(x), fhe=fhe))
 
     __call__ = forward
@@ -190,7 +190,7 @@ class QuantizedModule:
 
     # -- validation --------------------------------------------------------------------------------
     def _validate_input(self, x) -> np.ndarray:
-        x = _as_float_array(x, "x")
+        x = as_float_array(x, "x")
         expected = self.input_encoder.row_shape
         if x.ndim == len(expected):
             raise InputValidationError(
@@ -204,7 +204,8 @@ class QuantizedModule:
         return x
 
 
-def _as_float_array(x, name: str) -> np.ndarray:
+def as_float_array(x, name: str) -> np.ndarray:
+    """``x`` (array-like or pandas) as float64; non-numbers and NaN/inf raise an error naming ``name``."""
     if hasattr(x, "to_numpy"):  # pandas
         x = x.to_numpy()
     array = np.asarray(x)
@@ -216,7 +217,8 @@ def _as_float_array(x, name: str) -> np.ndarray:
     return array
 
 
-def _check_fhe_mode(fhe: str) -> str:
+def check_fhe_mode(fhe: str) -> str:
+    """Return ``fhe`` if it is one of :data:`FHE_MODES`, else raise a ValueError listing them."""
     if fhe not in FHE_MODES:
         raise ValueError(f"fhe must be one of {FHE_MODES}, got {fhe!r}")
     return fhe

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from veil.errors import InputValidationError, NotCompiledError
 from veil.fhe import DEFAULT_GLOBAL_P_ERROR, DEFAULT_P_ERROR
+from veil.quantization import check_fhe_mode
 from veil.torch import build_quantized_module, torch_to_onnx
 
 from ._qnn_module import DEFAULT_N_LAYERS as SPARSE_QNN_DEFAULT_N_LAYERS
@@ -40,7 +41,6 @@ DEFAULT_BATCH_SIZE = 64
 # Accumulators are rounded exactly to this many bits before their table lookup (None: no rounding).
 DEFAULT_ROUNDING_THRESHOLD_BITS = None
 
-FHE_MODES = ("disable", "simulate", "execute")
 
 #: The torch module's parameters that the estimators expose as explicit ``module__<name>`` parameters.
 MODULE_PARAMS = (
@@ -512,6 +512,4 @@ def _fhe_mode(fhe, execute_in_fhe) -> str:
         if fhe != "disable":
             raise ValueError(f"give fhe or execute_in_fhe, not both (got fhe={fhe!r})")
         return "execute" if execute_in_fhe else "disable"
-    if fhe not in FHE_MODES:
-        raise ValueError(f"fhe must be one of {FHE_MODES}, got {fhe!r}")
-    return fhe
+    return check_fhe_mode(fhe)

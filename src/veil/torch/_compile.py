@@ -9,7 +9,12 @@ import torch
 from .. import fhe
 from ..errors import InputValidationError
 from ..onnx import NumpyModule
-from ..quantization import PostTrainingAffineQuantization, PostTrainingQATImporter, QuantizedModule
+from ..quantization import (
+    PostTrainingAffineQuantization,
+    PostTrainingQATImporter,
+    QuantizedModule,
+    as_float_array,
+)
 from ._export import torch_to_onnx
 
 #: Post-training defaults: 6-bit codes, accumulators rounded to 8 most significant bits before each
@@ -23,13 +28,9 @@ def _inputset_array(inputset) -> np.ndarray:
         inputset = inputset.detach().cpu().numpy()
     elif isinstance(inputset, tuple | list) and len(inputset) == 1:
         return _inputset_array(inputset[0])
-    array = np.asarray(inputset)
-    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
-        raise InputValidationError(f"inputset must be a numeric array or tensor, got dtype {array.dtype}")
+    array = as_float_array(inputset, "inputset")
     if array.ndim < 2 or array.shape[0] == 0:
         raise InputValidationError(f"inputset must have shape (n_rows, ...), got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise InputValidationError("inputset contains NaN or infinite values")
     return array.astype(np.float32)
 
 
