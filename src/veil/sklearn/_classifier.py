@@ -39,14 +39,14 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
 
     Parameters
     ----------
-    module__n_layers : int, default=3
+    module__n_layers : int, default=2
         Number of linear layers (``module__n_layers - 1`` hidden layers).
     module__n_hidden_neurons_multiplier : int, default=4
         Hidden layers have ``module__n_hidden_neurons_multiplier * n_features`` neurons. Smaller is faster in
         FHE, larger trains more robustly (see :meth:`prune`).
-    module__n_w_bits, module__n_a_bits : int, default=3
+    module__n_w_bits, module__n_a_bits : int, default=2 and 3
         Bits of the weights, and of the inputs and activations.
-    module__n_accum_bits : int, default=8
+    module__n_accum_bits : int, default=6
         Largest bit-width of any integer accumulator, guaranteed for every input.
     module__n_prune_neurons_percentage : float, default=0.0
         Share of hidden neurons removed; set by :meth:`prune`.
@@ -59,9 +59,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         Training loss on the network's logits. Class weights: ``criterion__weight``, one per class in the
         order of ``classes_`` (e.g. from ``sklearn.utils.class_weight.compute_class_weight``).
     optimizer : torch optimizer class, default=torch.optim.Adam
-    lr : float, default=0.001
+    lr : float, default=0.005
     max_epochs : int, default=10
-    batch_size : int, default=64
+    batch_size : int, default=16
     iterator_train__shuffle : bool, default=True
         Shuffle the training rows at every epoch.
     train_split : callable or None, default=None
@@ -74,6 +74,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     random_state : int, RandomState or None, default=None
         Seed of the weight initialization and the batch shuffling (torch's global generator is restored
         afterwards); None draws from torch's global generator.
+    rounding_threshold_bits : None, int or dict, default=None
+        Round accumulators exactly to this many bits before their table lookup (see
+        :func:`veil.quantization.parse_rounding_threshold_bits`). None: the accumulator budget already keeps
+        lookups small, and rounding a network trained without it measured less accurate.
     **kwargs
         Other skorch parameters, routed by prefix: ``module__*`` (e.g. ``module__accumulator_route``),
         ``criterion__*``, ``optimizer__*``, ``iterator_train__*``, ``iterator_valid__*``, ``dataset__*``,
