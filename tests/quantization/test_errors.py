@@ -143,3 +143,11 @@ def test_converter_wants_one_calibration_array():
     with pytest.raises(InputValidationError, match="expected one calibration array, got 2"):
         converter.quantize_module(np.zeros((2, 3)), np.zeros((2, 3)))
     assert isinstance(converter.numpy_model.onnx_model, onnx.ModelProto)
+
+
+def test_encoded_inputs_are_checked(module):
+    q_x = module.quantize_input(np.zeros((2, 3)))
+    with pytest.raises(InputValidationError, match=r"q_x must be integers of shape \(n_rows, 3\)"):
+        module.quantized_forward(q_x.astype(np.float64))
+    with pytest.raises(InputValidationError, match="outside the input code"):
+        module.quantized_forward(q_x - 100)

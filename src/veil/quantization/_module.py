@@ -120,7 +120,7 @@ class QuantizedModule:
     def quantized_forward(self, q_x: np.ndarray, fhe: str = "disable") -> np.ndarray:
         """Run the integer graph on encoded inputs: in clear, in FHE simulation, or encrypted."""
         mode = check_fhe_mode(fhe)
-        q_x = np.asarray(q_x)
+        q_x = self._validate_codes(q_x)
         if mode == "disable":
             return np.asarray(self.graph(q_x.astype(np.int64)), dtype=np.int64)
         circuit = self._compiled_circuit(mode)
@@ -187,6 +187,22 @@ class QuantizedModule:
         if self.fhe_circuit is None:
             raise NotCompiledError(f"fhe={mode!r} needs a compiled model: call compile(inputset) first")
         return self.fhe_circuit
+
+    def _validate_codes(self, q_x) -> np.ndarray:
+        """Encoded inputs must be what :meth:`quantize_input` produces: integers within the input's code."""
+        q_x = np.asarray(q_x)
+        high = self.graph.tensors[self.graph.input].high
+        if not np.issubdtype(q_x.dtype, np.integer) or q_x.shape[1:] != high.shape[1:]:
+            raise InputValidationError(
+                f"q_x must be integers of shape (n_rows, {', '.join(map(str, high.shape[1:]))}) as returned "
+                f"by quantize_input, got dtype {q_x.dtype} and shape {q_x.shape}"
+            )
+        if q_x.size and (q_x.min() < 0 or np.any(q_x > high)):
+            raise InputValidationError(
+                f"q_x holds values outside the input code [0, {int(high.max())}]; "
+                "encode rows with quantize_input"
+            )
+        return q_x.astype(np.int64)
 
     # -- validation --------------------------------------------------------------------------------
     def _validate_input(self, x) -> np.ndarray:
