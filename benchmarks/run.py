@@ -77,7 +77,7 @@ def benchmark_dataset(name, X, y, task, costs, n_encrypted_rows) -> dict:
     X_train, X_test, y_train, y_test = _split(X, y, task)
     estimator = NeuralNetClassifier if task == "classification" else NeuralNetRegressor
     started = time.perf_counter()
-    model, float_model = estimator(max_epochs=MAX_EPOCHS).fit_benchmark(X_train, y_train)
+    model, float_model = estimator(max_epochs=MAX_EPOCHS, random_state=SEED).fit_benchmark(X_train, y_train)
     fit_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
