@@ -81,9 +81,16 @@ def compile_onnx_model(
         Compiled: ``forward(x, fhe="simulate" | "execute")`` works.
     """
     inputset = _inputset_array(inputset)
-    module = build_quantized_module(onnx_model, inputset, n_bits, rounding_threshold_bits)
-    module.compile(inputset, p_error=p_error, global_p_error=global_p_error, verbose=verbose)
-    return module
+    return _quantize_and_compile(
+        onnx_model,
+        inputset,
+        n_bits,
+        rounding_threshold_bits,
+        p_error,
+        global_p_error,
+        verbose,
+        import_qat=False,
+    )
 
 
 def compile_torch_model(
@@ -109,9 +116,14 @@ def compile_torch_model(
     (2, 2)
     """
     inputset = _inputset_array(torch_inputset)
-    onnx_model = torch_to_onnx(_checked_module(torch_model), inputset[:1])
-    return compile_onnx_model(
-        onnx_model, inputset, n_bits, rounding_threshold_bits, p_error, global_p_error, verbose
+    return _quantize_and_compile(
+        _export(torch_model, inputset),
+        inputset,
+        n_bits,
+        rounding_threshold_bits,
+        p_error,
+        global_p_error,
+        verbose,
     )
 
 
@@ -130,15 +142,30 @@ def compile_brevitas_qat_model(
     See :func:`compile_onnx_model` for the other parameters.
     """
     inputset = _inputset_array(torch_inputset)
-    onnx_model = torch_to_onnx(_checked_module(torch_model), inputset[:1])
+    n_bits = 8 if n_bits is None else n_bits
+    return _quantize_and_compile(
+        _export(torch_model, inputset),
+        inputset,
+        n_bits,
+        rounding_threshold_bits,
+        p_error,
+        global_p_error,
+        verbose,
+        import_qat=True,
+    )
+
+
+def _export(torch_model, inputset: np.ndarray) -> onnx.ModelProto:
+    if not isinstance(torch_model, torch.nn.Module):
+        raise TypeError(f"torch_model must be a torch.nn.Module, got {type(torch_model).__name__}")
+    return torch_to_onnx(torch_model, inputset[:1])
+
+
+def _quantize_and_compile(
+    onnx_model, inputset, n_bits, rounding_threshold_bits, p_error, global_p_error, verbose, import_qat=False
+) -> QuantizedModule:
     module = build_quantized_module(
-        onnx_model, inputset, 8 if n_bits is None else n_bits, rounding_threshold_bits, import_qat=True
+        onnx_model, inputset, n_bits, rounding_threshold_bits, import_qat=import_qat
     )
     module.compile(inputset, p_error=p_error, global_p_error=global_p_error, verbose=verbose)
     return module
-
-
-def _checked_module(model) -> torch.nn.Module:
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"torch_model must be a torch.nn.Module, got {type(model).__name__}")
-    return model
