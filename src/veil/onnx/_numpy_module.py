@@ -14,6 +14,7 @@ from onnx import helper, numpy_helper
 
 from veil.errors import InputValidationError, UnsupportedOpError
 
+from .._serialization import serializable
 from ._registry import ONNX_OPS, supported_ops
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -21,6 +22,7 @@ _DEFAULT_DOMAINS = ("", "ai.onnx")
 _OPSET_13_SEMANTICS = ("Softmax", "LogSoftmax")
 
 
+@serializable
 @dataclass(frozen=True)
 class OnnxNode:
     """One ONNX node with its attributes decoded to plain python and numpy values."""

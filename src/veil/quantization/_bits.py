@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._serialization import serializable
 from ..errors import QuantizationError
 
 # Model inputs and outputs get at least this many bits: they carry the data, not an intermediate
@@ -59,6 +60,7 @@ def get_n_bits_dict(n_bits: int | dict[str, int]) -> dict[str, int]:
     }
 
 
+@serializable
 @dataclass(frozen=True)
 class RoundingPolicy:
     """How accumulators are rounded before a table lookup.

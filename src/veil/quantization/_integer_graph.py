@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import fhe
+from .._serialization import serializable
 from ._quantizers import UniformQuantizer, bit_width_of_range
 
 
+@serializable
 @dataclass
 class TensorInfo:
     """What is known about one encrypted integer tensor of the graph.
@@ -42,6 +44,7 @@ class TensorInfo:
         return (np.asarray(stored, dtype=np.float64) - self.zero_point) * self.scale + self.bias
 
 
+@serializable
 @dataclass(frozen=True)
 class Requantization:
     """The function a lookup table holds: dequantize, apply the float steps, quantize, shift to 0."""
@@ -58,6 +61,7 @@ class Requantization:
         return self.quantizer.quantize(value) - low
 
 
+@serializable
 @dataclass
 class LinearNode:
     """``stored_out = (stored_in - input_zero_point) @ weight - output_low``: no table lookup."""
@@ -82,6 +86,7 @@ class LinearNode:
         return [self.centered_bit_width, self.product_bit_width, self.output_bit_width]
 
 
+@serializable
 @dataclass
 class LookupNode:
     """``stored_out = function(round(stored_in))``: one programmable bootstrap per element."""
@@ -106,6 +111,7 @@ class LookupNode:
         return [self.input_bit_width, self.output_bit_width]
 
 
+@serializable
 @dataclass
 class ReshapeNode:
     """Reshape or transpose the integer tensor; rows stay on axis 0."""
@@ -128,6 +134,7 @@ class ReshapeNode:
 IntegerNode = LinearNode | LookupNode | ReshapeNode
 
 
+@serializable
 @dataclass
 class IntegerGraph:
     """Integer nodes in execution order, from one input tensor to one output tensor."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import onnx
 
 from .. import fhe
+from .._serialization import serializable, write_file
 from ..errors import InputValidationError, NotCompiledError, QuantizationError
 from ._bits import RoundingPolicy
 from ._integer_graph import IntegerGraph, TensorInfo
@@ -14,10 +16,12 @@ from ._quantizers import UniformQuantizer
 from ._steps import FloatStep, apply_steps
 
 FHE_MODES = ("disable", "simulate", "execute")
+QUANTIZED_MODULE_KIND = "quantized-module"
 SIMULATION_ROWS = 128
 MAX_LOOKUP_BIT_WIDTH = 16  # the widest table lookup concrete-python compiles
 
 
+@serializable
 @dataclass(frozen=True)
 class InputEncoder:
     """Client side: float rows → the non-negative integer codes the circuit takes."""
@@ -32,6 +36,7 @@ class InputEncoder:
         return self.quantizer.quantize(apply_steps(self.steps, x)) - low
 
 
+@serializable
 @dataclass(frozen=True)
 class OutputDecoder:
     """Client side: the circuit's integer output → floats (dequantization, then any trailing float ops)."""
@@ -93,6 +98,44 @@ class QuantizedModule:
         duplicate = object.__new__(type(self))
         duplicate.__dict__.update(self.__dict__)  # a shallow copy keeps the compiled circuits
         return duplicate
+
+    # -- files -------------------------------------------------------------------------------------------
+    def dump(self, file) -> None:
+        """Write this module to ``file`` (a path or a binary file object) in Veil's pickle-free format.
+
+        The compiled circuit is not written: after :func:`veil.load`, call :meth:`compile` again (no
+        retraining needed).
+        """
+        write_file(file, QUANTIZED_MODULE_KIND, self.to_content())
+
+    def to_content(self) -> dict:
+        """This module as plain data for a Veil file."""
+        onnx_bytes = None
+        if self.onnx_model is not None:
+            onnx_bytes = np.frombuffer(self.onnx_model.SerializeToString(), dtype=np.uint8)
+        return {
+            "graph": self.graph,
+            "input_encoder": self.input_encoder,
+            "output_decoder": self.output_decoder,
+            "n_bits": dict(self.n_bits),
+            "rounding": self.rounding,
+            "onnx_model": onnx_bytes,
+        }
+
+    @classmethod
+    def from_content(cls, content: dict) -> QuantizedModule:
+        """Rebuild a module from :meth:`to_content`'s data."""
+        onnx_model = None
+        if content["onnx_model"] is not None:
+            onnx_model = onnx.ModelProto.FromString(content["onnx_model"].tobytes())
+        return cls(
+            graph=content["graph"],
+            input_encoder=content["input_encoder"],
+            output_decoder=content["output_decoder"],
+            n_bits=content["n_bits"],
+            rounding=content["rounding"],
+            onnx_model=onnx_model,
+        )
 
     # -- client side -------------------------------------------------------------------------------
     @property

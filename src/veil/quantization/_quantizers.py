@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._serialization import serializable
 from ..errors import QuantizationError
 
 
@@ -25,6 +26,7 @@ def bit_width_of_range(low, high) -> int:
     return max((-low - 1).bit_length(), high.bit_length()) + 1
 
 
+@serializable
 @dataclass(frozen=True)
 class UniformQuantizer:
     """An affine map between floats and ``n_bits`` integers.

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._serialization import serializable
 from ..errors import UnsupportedOpError
 from ..onnx import OnnxNode
 from ..onnx._numpy_module import evaluate_node
@@ -26,6 +27,7 @@ SHAPE_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Transpose", "Unsqueeze"
 LINEAR_OPS = frozenset({"Gemm", "MatMul"})
 
 
+@serializable
 @dataclass(frozen=True)
 class FloatStep:
     """One ONNX node applied to a variable tensor, its other inputs fixed to constants."""
@@ -44,6 +46,7 @@ class FloatStep:
         return self.node.op_type
 
 
+@serializable
 @dataclass(frozen=True)
 class CombineStep:
     """An ONNX node whose several variable inputs all derive from the same encrypted tensor.

@@ -23,11 +23,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm import tqdm
 
+from veil._serialization import write_file
 from veil.errors import InputValidationError, NotCompiledError
 from veil.fhe import DEFAULT_GLOBAL_P_ERROR, DEFAULT_P_ERROR
 from veil.quantization import check_fhe_mode
 from veil.torch import build_quantized_module, torch_to_onnx
 
+from ._files import estimator_to_content
 from ._qnn_module import DEFAULT_N_LAYERS as SPARSE_QNN_DEFAULT_N_LAYERS
 from ._qnn_module import SparseQuantNeuralNetwork
 from ._torch_state import NetSnapshot, load_trained_weights, one_torch_thread, seeded_torch
@@ -83,6 +85,7 @@ class BaseQuantizedNeuralNet(BaseEstimator):
     """
 
     _skorch_class: type
+    _file_kind: str
 
     def __init__(
         self,
@@ -479,6 +482,16 @@ class BaseQuantizedNeuralNet(BaseEstimator):
     def n_bits_quant(self) -> int:
         """Bit-width of the quantized inputs and activations (``n_a_bits`` of the trained module)."""
         return self.base_module_to_compile.n_a_bits
+
+    # -- files -------------------------------------------------------------------------------------------
+    def dump(self, file) -> None:
+        """Write this estimator to ``file`` (a path or a binary file object) in Veil's pickle-free format.
+
+        Parameters, fitted attributes, the trained torch weights and the integer model are written; the
+        compiled circuit is not: after :func:`veil.load`, call :meth:`compile` again (no retraining).
+        Read it back with :func:`veil.load`.
+        """
+        write_file(file, self._file_kind, estimator_to_content(self))
 
     # -- pickling ------------------------------------------------------------------------------------------
     def __getstate__(self):

@@ -114,6 +114,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     """
 
     _skorch_class = skorch.NeuralNetClassifier
+    _file_kind = "neural-net-classifier"
     base_estimator_type = MLPClassifier
 
     def __init__(

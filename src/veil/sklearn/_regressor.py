@@ -56,6 +56,7 @@ class NeuralNetRegressor(MultiOutputMixin, RegressorMixin, BaseQuantizedNeuralNe
     """
 
     _skorch_class = skorch.NeuralNetRegressor
+    _file_kind = "neural-net-regressor"
     base_estimator_type = MLPRegressor
 
     def __init__(

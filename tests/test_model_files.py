@@ -1,0 +1,183 @@
+"""Veil files: pickle-free model files that refuse truncated, altered and foreign content."""
+
+import hashlib
+import io
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_diabetes, load_iris
+
+import veil
+from veil import _serialization as files
+from veil.errors import NotCompiledError
+from veil.quantization import QuantizedModule
+from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
+from veil.torch import compile_torch_model
+
+
+def _dumped(model) -> bytes:
+    buffer = io.BytesIO()
+    model.dump(buffer)
+    return buffer.getvalue()
+
+
+def _rewrite_header(data: bytes, change) -> bytes:
+    """Edit a file's JSON header and recompute its checksum, as a forger (or another Veil) would."""
+    start = len(files.MAGIC) + 8
+    (size,) = struct.unpack("<Q", data[len(files.MAGIC) : start])
+    header = json.loads(data[start : start + size])
+    change(header)
+    encoded = json.dumps(header).encode()
+    body = files.MAGIC + struct.pack("<Q", len(encoded)) + encoded + data[start + size : -32]
+    return body + hashlib.sha256(body).digest()
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    return X.astype(np.float32), np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
+
+
+@pytest.fixture(scope="module")
+def classifier(iris):
+    X, labels = iris
+    return NeuralNetClassifier(max_epochs=3, random_state=0).fit(X, labels)
+
+
+# -- the container ---------------------------------------------------------------------------------------
+def test_container_round_trips_plain_data_and_arrays():
+    content = {
+        "ints": np.arange(6, dtype=np.int64).reshape(2, 3),
+        "floats32": np.linspace(0, 1, 4, dtype=np.float32),
+        "labels": np.array(["a", "bc"]),
+        "flags": np.array([True, False]),
+        "tuple": (1, 2.5, None, "x"),
+        "int_keys": {0: "zero", 3: (4,)},
+        "specials": [float("nan"), float("inf"), -0.0],
+    }
+    kind, back = files.from_bytes(files.to_bytes("test", content), "test")
+    assert kind == "test"
+    for name in ("ints", "floats32", "labels", "flags"):
+        np.testing.assert_array_equal(back[name], content[name])
+        assert back[name].dtype == content[name].dtype
+    assert back["tuple"] == content["tuple"] and back["int_keys"] == content["int_keys"]
+    assert np.isnan(back["specials"][0]) and back["specials"][1:] == [float("inf"), -0.0]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (np.array([object()], dtype=object), "dtype object"),
+        (io.BytesIO(), "cannot write a _io.BytesIO"),
+        (print, "cannot write a builtins.builtin_function_or_method"),
+    ],
+)
+def test_container_refuses_anything_but_data(value, message):
+    with pytest.raises(TypeError, match=message):
+        files.to_bytes("test", {"value": value})
+
+
+def test_garbage_truncated_and_altered_files_are_refused():
+    data = files.to_bytes("test", {"weights": np.arange(100)})
+    with pytest.raises(files.ModelFileError, match="is not a Veil file"):
+        files.from_bytes(b"\x80\x04garbage pickle", "test")
+    with pytest.raises(files.ModelFileError, match="truncated or was altered"):
+        files.from_bytes(data[:-50], "test")
+    altered = bytearray(data)
+    altered[len(data) // 2] ^= 1
+    with pytest.raises(files.ModelFileError, match="checksum does not match"):
+        files.from_bytes(bytes(altered), "test")
+    with pytest.raises(files.ModelFileError, match="holds a 'test', expected 'quantized-module'"):
+        files.from_bytes(data, "quantized-module")
+
+
+def test_a_file_from_another_veil_version_is_refused_by_name():
+    data = files.to_bytes("test", {"a": 1})
+    other = _rewrite_header(data, lambda header: header.update(veil_version="0.0.1"))
+    with pytest.raises(files.ModelFileError, match=r"written by Veil 0\.0\.1 .* this is Veil"):
+        files.from_bytes(other, "test")
+
+
+def test_a_forged_file_cannot_name_arbitrary_types_or_dtypes():
+    data = files.to_bytes("test", {"a": np.arange(3)})
+
+    def smuggle_object(header):
+        header["content"] = {"__object__": "os.system", "fields": {"command": "touch /tmp/pwned"}}
+
+    with pytest.raises(files.ModelFileError, match="unknown type 'os.system'"):
+        files.from_bytes(_rewrite_header(data, smuggle_object), "test")
+
+    def smuggle_object_dtype(header):
+        header["arrays"][0]["dtype"] = "|O"
+
+    with pytest.raises(files.ModelFileError, match="dtype object"):
+        files.from_bytes(_rewrite_header(data, smuggle_object_dtype), "test")
+
+    def point_past_the_end(header):
+        header["arrays"][0].update(offset=1000)
+
+    with pytest.raises(files.ModelFileError, match="past the end"):
+        files.from_bytes(_rewrite_header(data, point_past_the_end), "test")
+
+
+# -- models ----------------------------------------------------------------------------------------------
+def test_quantized_module_round_trip_then_recompile(tmp_path):
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(), torch.nn.Linear(8, 3))
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    module = compile_torch_model(network, X, n_bits=3)
+    module.dump(tmp_path / "module.veil")
+    loaded = veil.load(tmp_path / "module.veil")
+    assert isinstance(loaded, QuantizedModule) and loaded.fhe_circuit is None
+    np.testing.assert_array_equal(loaded.forward(X), module.forward(X))
+    assert loaded.onnx_model == module.onnx_model
+    with pytest.raises(NotCompiledError):
+        loaded.forward(X, fhe="simulate")
+    loaded.compile(X)
+    np.testing.assert_array_equal(loaded.forward(X, fhe="simulate"), module.forward(X, fhe="simulate"))
+
+
+def test_classifier_round_trip_keeps_labels_names_weights_and_history(classifier, iris):
+    X, labels = iris
+    loaded = veil.load(io.BytesIO(_dumped(classifier)))
+    assert type(loaded) is NeuralNetClassifier
+    assert loaded.get_params() == classifier.get_params()
+    np.testing.assert_array_equal(loaded.predict(X), classifier.predict(X))
+    np.testing.assert_array_equal(loaded.predict_proba(X), classifier.predict_proba(X))
+    np.testing.assert_array_equal(loaded.feature_names_in_, classifier.feature_names_in_)
+    assert [row["train_loss"] for row in loaded.history] == [row["train_loss"] for row in classifier.history]
+    for name, tensor in classifier.base_module_to_compile.state_dict().items():
+        torch.testing.assert_close(loaded.base_module_to_compile.state_dict()[name], tensor)
+    loaded.compile(X)  # compiles again without retraining
+    np.testing.assert_array_equal(loaded.predict(X, fhe="simulate"), classifier.predict(X))
+
+
+def test_regressor_and_unfitted_estimators_round_trip():
+    X, y = load_diabetes(return_X_y=True)
+    regressor = NeuralNetRegressor(max_epochs=2, random_state=0).fit(X, y.astype(np.float32))
+    loaded = veil.load(io.BytesIO(_dumped(regressor)))
+    np.testing.assert_array_equal(loaded.predict(X), regressor.predict(X))
+    unfitted = veil.load(io.BytesIO(_dumped(NeuralNetClassifier(module__activation_function=torch.nn.Tanh))))
+    assert unfitted.module__activation_function is torch.nn.Tanh
+    assert not unfitted.__sklearn_is_fitted__()
+
+
+def test_parameters_holding_code_cannot_be_dumped():
+    from skorch.callbacks import EpochScoring
+
+    model = NeuralNetClassifier(callbacks=[EpochScoring("accuracy")])
+    with pytest.raises(TypeError, match="cannot write parameter callbacks=.*never stores code"):
+        _dumped(model)
+
+
+def test_a_tampered_model_file_is_refused(classifier, tmp_path):
+    path = tmp_path / "model.veil"
+    classifier.dump(path)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(veil.ModelFileError, match="truncated or was altered"):
+        veil.load(path)
