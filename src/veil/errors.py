@@ -28,3 +28,7 @@ class AccumulatorOverflowError(VeilError, ValueError):
 
 class NotCompiledError(VeilError, RuntimeError):
     """An FHE mode ("simulate", "execute") was asked for before ``compile`` was called."""
+
+
+class EncryptedDataError(VeilError, ValueError):
+    """Ciphertexts or evaluation keys that are malformed, or were made for another model or other keys."""

@@ -12,6 +12,7 @@ from ._circuit import (
     FheCircuit,
     compile_integer_function,
 )
+from ._deployment import FheClient, FheServer
 from ._primitives import hint_bit_width, round_bit_pattern, table_lookup
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "DEFAULT_P_ERROR",
     "CircuitStatistics",
     "FheCircuit",
+    "FheClient",
+    "FheServer",
     "compile_integer_function",
     "hint_bit_width",
     "round_bit_pattern",

@@ -64,9 +64,31 @@ class FheCircuit:
     and :meth:`encrypt_run_decrypt` loop over the leading axis of larger batches.
     """
 
-    def __init__(self, circuit: fhe.Circuit, input_shape: tuple[int, ...]):
+    def __init__(
+        self,
+        circuit: fhe.Circuit,
+        input_shape: tuple[int, ...],
+        p_error: float | None = DEFAULT_P_ERROR,
+        global_p_error: float | None = DEFAULT_GLOBAL_P_ERROR,
+    ):
         self._circuit = circuit
         self.input_shape = input_shape
+        self.p_error = p_error
+        self.global_p_error = global_p_error
+
+    def server_description(self) -> dict:
+        """What a server needs to rebuild this circuit, and what its client needs to talk to it.
+
+        ``mlir`` and the error probabilities recompile the circuit (:meth:`FheServer.from_mlir`);
+        ``client_specs`` holds the key and ciphertext parameters (:class:`FheClient`).
+        """
+        return {
+            "mlir": self.mlir,
+            "p_error": self.p_error,
+            "global_p_error": self.global_p_error,
+            "client_specs": self._circuit.client.specs.serialize(),
+            "input_shape": self.input_shape,
+        }
 
     @property
     def mlir(self) -> str:
@@ -162,7 +184,7 @@ def compile_integer_function(
     )
     compiler = fhe.Compiler(traced, {"q_x": "encrypted"})
     circuit = compiler.compile(inputset, configuration)
-    return FheCircuit(circuit, input_shape=shapes.pop())
+    return FheCircuit(circuit, input_shape=shapes.pop(), p_error=p_error, global_p_error=global_p_error)
 
 
 def _table_lookups_by_bit_width(graph) -> dict[int, int]:

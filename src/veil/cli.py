@@ -1,0 +1,68 @@
+"""The ``veil`` command: ``veil serve <server-dir>`` runs a saved model as an encrypted-inference service."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+_MB = 1024**2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="veil", description="Veil: machine learning on encrypted data.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve a saved model (server.veil) over HTTP",
+        description="Serve the model in SERVER_DIR (written by FHEModelDev) as an HTTP service.",
+    )
+    serve.add_argument("server_dir", help="directory holding server.veil")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--key-dir", default=None, help="where uploaded evaluation keys are kept (default: SERVER_DIR/keys)"
+    )
+    serve.add_argument("--max-key-mb", type=float, default=2048, help="largest evaluation-key upload, in MiB")
+    serve.add_argument("--max-request-mb", type=float, default=64, help="largest encrypted request, in MiB")
+    serve.add_argument("--max-rows", type=int, default=64, help="most rows in one request")
+    serve.add_argument("--max-concurrent-runs", type=int, default=1, help="encrypted evaluations at once")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from .deployment._service import ServiceLimits, create_app
+
+    limits = ServiceLimits(
+        max_key_bytes=int(args.max_key_mb * _MB),
+        max_request_bytes=int(args.max_request_mb * _MB),
+        max_rows=args.max_rows,
+        max_concurrent_runs=args.max_concurrent_runs,
+    )
+    app = create_app(args.server_dir, key_dir=args.key_dir, limits=limits)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point; leaves through ``os._exit`` with the real status.
+
+    concrete-python's runtime resets the process exit status to 0 at teardown after encrypted runs, so a
+    failing ``veil serve`` would otherwise look successful to its supervisor.
+    """
+    args = _parser().parse_args(argv)
+    status = 0
+    try:
+        if args.command == "serve":
+            _serve(args)
+    except Exception as error:  # noqa: BLE001 - every failure must reach the exit status
+        print(f"veil {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""A small client for ``veil serve``, on the standard library's HTTP client."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+from ..errors import VeilError
+
+
+class ServiceError(VeilError, RuntimeError):
+    """The service answered with an error status; ``status`` and ``detail`` say which and why."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class ServiceClient:
+    """Talk to a running ``veil serve``.
+
+    Parameters
+    ----------
+    url : str
+        Base URL of the service, e.g. ``"http://127.0.0.1:8000"``.
+    timeout : float
+        Seconds to wait for one answer (encrypted inference of many rows can take a while).
+    """
+
+    def __init__(self, url: str, timeout: float = 600.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def info(self) -> dict:
+        """The served model's id, expected key size and request limits."""
+        return json.loads(self._request("GET", "/info"))
+
+    def upload_evaluation_keys(self, serialized_evaluation_keys: bytes) -> str:
+        """Send evaluation keys; returns the key id to run inference with."""
+        return json.loads(self._request("POST", "/keys", serialized_evaluation_keys))["key_id"]
+
+    def run(self, key_id: str, serialized_encrypted_input: bytes) -> bytes:
+        """Run encrypted inference on the rows of one message; returns the encrypted results."""
+        return self._request("POST", f"/predict/{key_id}", serialized_encrypted_input)
+
+    def delete_evaluation_keys(self, key_id: str) -> None:
+        self._request("DELETE", f"/keys/{key_id}")
+
+    def _request(self, method: str, path: str, body: bytes | None = None) -> bytes:
+        request = urllib.request.Request(self.url + path, data=body, method=method)
+        if body is not None:
+            request.add_header("Content-Type", "application/octet-stream")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.read()
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            try:
+                detail = json.loads(raw)["detail"]
+            except (ValueError, KeyError, TypeError):
+                detail = raw.decode("utf-8", "replace")
+            raise ServiceError(error.code, str(detail)) from None
