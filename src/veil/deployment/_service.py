@@ -14,7 +14,8 @@ The service only ever receives evaluation keys, which cannot decrypt; it stores 
 from __future__ import annotations
 
 import asyncio
-import os
+import threading
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,7 @@ class KeyStore:
         self._model = model
         self._capacity = limits.cached_keys
         self._loaded: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()  # requests run in a thread pool
 
     def add(self, data: bytes) -> str:
         try:
@@ -128,16 +130,17 @@ class KeyStore:
         key_id = key_id_of(data)
         path = self._path(key_id)
         if not path.exists():
-            partial = path.with_suffix(f".{os.getpid()}.partial")
+            partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
             partial.write_bytes(data)
             partial.replace(path)  # atomic: a crash never leaves half a key file under its final name
         self._remember(key_id, keys)
         return key_id
 
     def get(self, key_id: str):
-        if key_id in self._loaded:
-            self._loaded.move_to_end(key_id)
-            return self._loaded[key_id]
+        with self._lock:
+            if key_id in self._loaded:
+                self._loaded.move_to_end(key_id)
+                return self._loaded[key_id]
         path = self._path(key_id)
         if not path.exists():
             raise HTTPException(
@@ -157,13 +160,15 @@ class KeyStore:
         if not path.exists():
             raise HTTPException(status_code=404, detail=f"unknown key id {key_id!r}")
         path.unlink()
-        self._loaded.pop(key_id, None)
+        with self._lock:
+            self._loaded.pop(key_id, None)
 
     def _remember(self, key_id: str, keys) -> None:
-        self._loaded[key_id] = keys
-        self._loaded.move_to_end(key_id)
-        while len(self._loaded) > self._capacity:
-            self._loaded.popitem(last=False)
+        with self._lock:
+            self._loaded[key_id] = keys
+            self._loaded.move_to_end(key_id)
+            while len(self._loaded) > self._capacity:
+                self._loaded.popitem(last=False)
 
     def _path(self, key_id: str) -> Path:
         if not is_key_id(key_id):
