@@ -29,6 +29,7 @@ from ._messages import is_key_id, key_id_of
 from ._model_files import FHEModelServer
 
 KEY_SUFFIX = ".evalkeys"
+_DRAIN_BYTES = 16 * 1024**2  # read at most this much past a limit before cutting the connection
 
 
 @dataclass(frozen=True)
@@ -96,16 +97,24 @@ def create_app(server_dir, key_dir=None, limits: ServiceLimits | None = None) ->
 
 
 async def _read_body(request: Request, limit: int, what: str) -> bytes:
-    """The request body, refused with 413 as soon as it exceeds ``limit`` bytes."""
+    """The request body, refused with 413 once it exceeds ``limit`` bytes.
+
+    A moderately oversized body is read to its end (and dropped) before answering: a client still
+    sending when the answer comes would see a broken pipe instead of the 413 and its reason.
+    """
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status_code=413, detail=f"{what} are {declared} bytes; the limit is {limit}")
+    too_large = HTTPException(status_code=413, detail=f"{what} exceed the limit of {limit} bytes")
+    if declared is not None and declared.isdigit() and int(declared) > limit + _DRAIN_BYTES:
+        raise too_large
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise HTTPException(status_code=413, detail=f"{what} exceed the limit of {limit} bytes")
-        chunks.append(chunk)
+        if size > limit + _DRAIN_BYTES:
+            raise too_large
+        if size <= limit:
+            chunks.append(chunk)
+    if size > limit:
+        raise too_large
     if size == 0:
         raise HTTPException(status_code=400, detail=f"the request body is empty; expected {what}")
     return b"".join(chunks)
