@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
+
+from ._exit import exit_with_status
 
 _MB = 1024**2
 
@@ -46,22 +46,10 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point; leaves through ``os._exit`` with the real status.
-
-    concrete-python's runtime resets the process exit status to 0 at teardown after encrypted runs, so a
-    failing ``veil serve`` would otherwise look successful to its supervisor.
-    """
+    """Entry point. Leaves through ``os._exit`` with the real status, as concrete's teardown would reset
+    it to 0 and a failing ``veil serve`` would look successful to its supervisor."""
     args = _parser().parse_args(argv)
-    status = 0
-    try:
-        if args.command == "serve":
-            _serve(args)
-    except Exception as error:  # noqa: BLE001 - every failure must reach the exit status
-        print(f"veil {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    exit_with_status(lambda: _serve(args), f"veil {args.command}")
 
 
 if __name__ == "__main__":

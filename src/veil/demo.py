@@ -6,14 +6,14 @@ encrypted latency per row.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+
+from veil._exit import exit_with_status
 
 N_ENCRYPTED_ROWS = 8
 
@@ -67,17 +67,7 @@ def run(n_encrypted_rows: int = N_ENCRYPTED_ROWS) -> None:
 
 def main() -> None:
     """Run the demo; exit with its real status (concrete's teardown would otherwise reset it to 0)."""
-    status = 0
-    try:
-        run()
-    except Exception:  # noqa: BLE001 - report any failure through the exit status
-        import traceback
-
-        traceback.print_exc()
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    exit_with_status(run, "make demo")
 
 
 if __name__ == "__main__":
