@@ -99,7 +99,9 @@ def _status(call) -> tuple[int, str]:
     return error.value.status, error.value.detail
 
 
-def test_bad_requests_get_clear_4xx_and_the_service_stays_up(service, clients, iris_rows, compiled_regressor):
+def test_bad_requests_get_clear_4xx_and_the_service_stays_up(
+    service, clients, iris_rows, compiled_regressor, regressor_dir
+):
     _, http = service
     client, stranger = clients
     key_id = http.upload_evaluation_keys(client.get_serialized_evaluation_keys())
@@ -121,7 +123,7 @@ def test_bad_requests_get_clear_4xx_and_the_service_stays_up(service, clients, i
     status, detail = _status(lambda: http.run(key_id, stranger.quantize_encrypt_serialize(iris_rows[0][:1])))
     assert status == 422 and "encrypted under evaluation keys" in detail
     # A ciphertext of another model (6 features), labelled as this model's: wrong size.
-    other = FHEModelClient(_regressor_dir(compiled_regressor, http))
+    other = FHEModelClient(regressor_dir)
     other.generate_private_and_evaluation_keys()
     _, (foreign,) = unpack_rows(
         other.quantize_encrypt_serialize(compiled_regressor[1][:1]), ENCRYPTED_INPUT_KIND, other.model_id
@@ -144,20 +146,6 @@ def _keys_of_a_two_bit_circuit() -> bytes:
     client = fhe.FheClient(circuit.server_description()["client_specs"])
     client.keygen()
     return client.evaluation_keys()
-
-
-_REGRESSOR_DIR = {}
-
-
-def _regressor_dir(compiled_regressor, http):
-    import tempfile
-
-    from veil.deployment import FHEModelDev
-
-    if "path" not in _REGRESSOR_DIR:
-        _REGRESSOR_DIR["path"] = tempfile.mkdtemp()
-        FHEModelDev(_REGRESSOR_DIR["path"], compiled_regressor[0]).save()
-    return _REGRESSOR_DIR["path"]
 
 
 def test_several_clients_at_once_get_their_own_results(service, clients, compiled_classifier, iris_rows):
