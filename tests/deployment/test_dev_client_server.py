@@ -76,21 +76,15 @@ def test_the_client_file_holds_no_weights_and_the_server_no_keys(classifier_dir,
     assert list(client["output"]["classes"]) == ["setosa", "versicolor", "virginica"]
 
 
-def test_saving_needs_a_compiled_model_and_does_not_overwrite(classifier_dir, iris_rows, tmp_path):
+def test_saving_needs_a_compiled_model_and_does_not_overwrite(
+    classifier_dir, compiled_classifier, iris_rows, tmp_path
+):
     X, y = iris_rows
     uncompiled = NeuralNetClassifier(max_epochs=1).fit(X, y)
     with pytest.raises(NotCompiledError, match="call compile"):
         FHEModelDev(tmp_path, uncompiled).save()
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        FHEModelDev(classifier_dir, _compiled(X, y)).save()
-
-
-def _compiled(X, y):
-    model = NeuralNetClassifier(
-        max_epochs=1, module__n_accum_bits=4, module__n_hidden_neurons_multiplier=1
-    ).fit(X, y)
-    model.compile(X)
-    return model
+        FHEModelDev(classifier_dir, compiled_classifier).save()
 
 
 def test_bad_inputs_give_clear_errors(
