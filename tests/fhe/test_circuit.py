@@ -29,6 +29,8 @@ def test_statistics_describe_the_circuit(circuit):
     assert statistics.table_lookups_by_bit_width == {5: 3}
     assert statistics.programmable_bootstrap_count == 3
     assert statistics.evaluation_key_bytes > 1_000_000
+    # Seeded compression: the keys sent to a server are a quarter of what it holds once expanded.
+    assert statistics.evaluation_key_bytes * 3 < statistics.server_key_bytes
     assert statistics.p_error <= fhe.DEFAULT_P_ERROR * 1.01
     assert set(statistics.to_dict()) >= {
         "max_bit_width",
@@ -42,6 +44,11 @@ def test_clear_simulate_execute_agree(circuit):
     clear = _function(q_x)
     np.testing.assert_array_equal(circuit.simulate(q_x), clear)
     np.testing.assert_array_equal(circuit.encrypt_run_decrypt(q_x[:1]), clear[:1])
+
+
+def test_evaluation_key_bytes_are_the_serialized_size(circuit):
+    sent = len(circuit.serialized_evaluation_keys())
+    assert circuit.statistics.evaluation_key_bytes <= sent <= circuit.statistics.evaluation_key_bytes + 1024
 
 
 def test_wrong_input_shape_is_refused(circuit):
@@ -59,3 +66,17 @@ def test_inputset_errors():
 def test_round_bit_pattern_rounds_to_multiples_in_clear():
     np.testing.assert_array_equal(fhe.round_bit_pattern(np.array([5, 6, 12, 13]), 2), [4, 8, 12, 12])
     np.testing.assert_array_equal(fhe.round_bit_pattern(np.array([5]), 0), [5])
+
+
+def test_statistics_price_rounded_lookups_at_their_kept_precision():
+    def rounded(q_x):
+        accumulator = fhe.hint_bit_width(q_x * 8, 7)
+        kept = fhe.round_bit_pattern(accumulator, 3)
+        return fhe.table_lookup(kept, lambda stored: stored >> 4, bit_width=7, lsbs_to_remove=3)
+
+    inputset = [np.array([[value, 14 - value]]) for value in range(15)]
+    statistics = fhe.compile_integer_function(rounded, inputset, execution=False).statistics
+    # 2 lookups reading 4 bits; exact rounding of 3 bits costs 3 more bootstraps per element.
+    assert statistics.table_lookups_by_bit_width == {4: 2}
+    assert statistics.rounding_bootstrap_count == 6
+    assert statistics.programmable_bootstrap_count == 8

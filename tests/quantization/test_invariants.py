@@ -83,3 +83,16 @@ def test_brevitas_import_matches_brevitas_forward():
     module = compile_brevitas_qat_model(model, X)
     expected = model(torch.from_numpy(X)).detach().numpy()
     np.testing.assert_allclose(module.forward(X), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(("hidden", "output_is_looked_up"), [(5, False), (64, True)])
+def test_rounding_requantizes_the_output_only_when_it_is_the_widest_value(hidden, output_is_looked_up):
+    """An output accumulator no wider than the hidden ones is decrypted as is: no rounding, no lookup."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 3))
+    n_bits = {"model_inputs": 3, "op_inputs": 3, "op_weights": 3, "model_outputs": 4}
+    module = compile_torch_model(model, _data(), n_bits=n_bits, rounding_threshold_bits=4)
+    kinds = [type(node).__name__ for node in module.graph.nodes]
+    assert kinds[:3] == ["LinearNode", "LookupNode", "LinearNode"]
+    assert (kinds[-1] == "LookupNode") is output_is_looked_up
+    assert module.graph.table_lookup_count() == hidden + (3 if output_is_looked_up else 0)

@@ -17,7 +17,9 @@ def test_default_classifier_encrypted_equals_simulated_and_clear():
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
     model = NeuralNetClassifier(max_epochs=50, random_state=0).fit(X_train, y_train)
     circuit = model.compile(X_train)
-    assert circuit.statistics.max_bit_width <= model.module__n_accum_bits
+    module = model.base_module_to_compile
+    assert max(circuit.statistics.table_lookups_by_bit_width) <= module.n_accum_bits
+    assert circuit.statistics.max_bit_width <= max(module.accumulator_budgets())
 
     clear = model.predict(X_test, fhe="disable")
     np.testing.assert_array_equal(model.predict(X_test, fhe="simulate"), clear)

@@ -357,7 +357,9 @@ def test_properties_after_fit(compiled):
     assert compiled.base_estimator_type is MLPClassifier
     assert NeuralNetRegressor.base_estimator_type is MLPRegressor
     assert len(compiled.history) == TINY["max_epochs"]
-    assert compiled.fhe_circuit.statistics.max_bit_width <= TINY["module__n_accum_bits"]
+    statistics = compiled.fhe_circuit.statistics
+    assert max(statistics.table_lookups_by_bit_width) <= TINY["module__n_accum_bits"]
+    assert statistics.max_bit_width <= compiled.base_module_to_compile.output_accum_bits == 7
 
 
 # -- pruning and benchmark ------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def test_accumulator_budget_below_one_input_is_rejected_with_the_minimum(kwargs,
 
 def test_constructor_stores_arguments_and_builds_the_documented_layers():
     model = SparseQuantNeuralNetwork(
-        5, 3, 2, n_hidden_neurons_multiplier=2, n_w_bits=4, activation_function=nn.GELU
+        5, 3, 2, n_hidden_neurons_multiplier=2, n_w_bits=4, activation_function=nn.GELU, min_hidden_neurons=8
     )
     assert (model.input_dim, model.n_layers, model.n_outputs, model.n_w_bits) == (5, 3, 2, 4)
     assert model.activation_function is nn.GELU
@@ -174,6 +174,22 @@ SWEEP = [
 ]
 
 
+def test_output_budget_and_minimum_width():
+    net = SparseQuantNeuralNetwork(input_dim=4, n_layers=3, n_outputs=3, n_accum_bits=5)
+    assert net.accumulator_budgets() == [5, 5, 7]  # the output layer feeds no lookup
+    assert [linear.out_features for linear in net.linears] == [16, 16, 3]  # 4 * 4 features, at least 16
+    wide = SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits=9, n_hidden_neurons_multiplier=1, min_hidden_neurons=2)
+    assert wide.accumulator_budgets() == [9, 9]
+    assert wide.linears[0].out_features == 4
+    assert SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits=6, n_accum_bits_output=6).accumulator_budgets() == [6, 6]
+    with pytest.raises(ValueError, match="n_accum_bits_output must be None or an integer >= 2, got 1.5"):
+        SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits_output=1.5)
+    with pytest.raises(ValueError, match="n_accum_bits_output must be at least 4 .*got 3"):
+        SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits_output=3)
+    with pytest.raises(ValueError, match="min_hidden_neurons must be a positive integer, got 0"):
+        SparseQuantNeuralNetwork(4, 2, 3, min_hidden_neurons=0)
+
+
 @pytest.mark.parametrize(("bits", "n_accum_bits", "n_layers", "activation", "route", "other"), SWEEP)
 def test_accumulators_fit_after_aggressive_training(bits, n_accum_bits, n_layers, activation, route, other):
     arguments = {
@@ -197,8 +213,10 @@ def test_accumulators_fit_after_aggressive_training(bits, n_accum_bits, n_layers
     _hammer(model)
     model.on_train_end()
     widths = model.accumulator_bit_widths()
+    budgets = model.accumulator_budgets()
+    assert budgets == [n_accum_bits] * (n_layers - 1) + [max(n_accum_bits, 7)]
     assert len(widths) == n_layers
-    assert max(widths) <= n_accum_bits
+    assert all(width <= budget for width, budget in zip(widths, budgets, strict=True))
 
 
 def test_accumulator_bit_widths_bound_the_real_integer_accumulators():
@@ -222,7 +240,8 @@ def test_a2q_quantizer_is_read_with_the_real_input_format():
     model = SparseQuantNeuralNetwork(6, 2, 3, n_accum_bits=6, accumulator_route="a2q")
     _hammer(model, steps=10)
     model.on_train_end()
-    assert max(model.accumulator_bit_widths()) <= 6
+    widths = model.accumulator_bit_widths()
+    assert widths[0] <= 6 and widths[1] <= 7
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -234,8 +253,11 @@ def test_max_active_neurons_counts_worst_case_inputs():
     # signed 3-bit input: 127 // (3 * 4) = 10; unsigned 3-bit after ReLU: 127 // (3 * 7) = 6
     assert SparseQuantNeuralNetwork(4, 2, 2, **bits).max_active_neurons() == 6
     assert SparseQuantNeuralNetwork(4, 1, 2, **bits).max_active_neurons() == 10
-    # ternary weights, 6-bit accumulator: 31 // (1 * 7) = 4 after ReLU
-    assert SparseQuantNeuralNetwork(4, 2, 2, n_w_bits=2, n_a_bits=3, n_accum_bits=6).max_active_neurons() == 4
+    # ternary weights, 6-bit accumulators: 31 // (1 * 7) = 4 after ReLU
+    ternary = {"n_w_bits": 2, "n_a_bits": 3, "n_accum_bits": 6}
+    assert SparseQuantNeuralNetwork(4, 2, 2, **ternary, n_accum_bits_output=6).max_active_neurons() == 4
+    # the default 7-bit output budget takes 63 // 7 = 9 after ReLU; the input layer's 31 // 4 = 7 binds
+    assert SparseQuantNeuralNetwork(4, 2, 2, **ternary).max_active_neurons() == 7
     # Tanh keeps signed 3-bit activations [-4, 3]: 511 // (3 * 4) = 42
     tanh = SparseQuantNeuralNetwork(4, 2, 2, **{**bits, "n_accum_bits": 10}, activation_function=nn.Tanh)
     assert tanh.max_active_neurons() == 42
@@ -274,7 +296,8 @@ def test_on_train_end_recovers_after_training_past_permanent_pruning():
     _hammer(model, steps=5, lr=1.0)  # no masks anymore: the weights may now overflow
     model.on_train_end()  # reinstalls and recomputes the masks from the current weights
     assert not _has_pruning(model)
-    assert max(model.accumulator_bit_widths()) <= 6
+    hidden, output = model.accumulator_bit_widths()
+    assert hidden <= 6 and output <= 7
 
 
 def test_state_dicts_load_across_pruning_states():

@@ -14,6 +14,7 @@ import numpy as np
 from concrete import fhe
 
 from ..errors import EncryptedDataError, VeilError
+from ._circuit import COMPRESS_KEYS_AND_INPUTS, key_material_bytes
 
 # Serialized evaluation keys are the raw key material plus a small envelope (320 bytes measured).
 _KEY_ENVELOPE_SLACK = 4096
@@ -33,7 +34,7 @@ class FheServer:
         (circuit,) = spec["circuits"]
         (argument,) = circuit["inputs"]
         self.ciphertext_shape = tuple(argument["rawInfo"]["shape"]["dimensions"])
-        self.evaluation_key_bytes = _key_material_bytes(spec["keyset"])
+        self.evaluation_key_bytes = key_material_bytes(spec["keyset"])
 
     @classmethod
     def from_mlir(
@@ -44,7 +45,13 @@ class FheServer:
         ``client_specs``, when given, must equal the recompiled circuit's: same key and ciphertext
         parameters, so keys made for the original circuit work on this one.
         """
-        configuration = fhe.Configuration(p_error=p_error, global_p_error=global_p_error)
+        compress = COMPRESS_KEYS_AND_INPUTS if client_specs is None else _is_compressed(client_specs)
+        configuration = fhe.Configuration(
+            p_error=p_error,
+            global_p_error=global_p_error,
+            compress_evaluation_keys=compress,
+            compress_input_ciphertexts=compress,
+        )
         try:
             server = cls(fhe.Server.create(mlir, configuration))
         except RuntimeError as error:
@@ -142,20 +149,9 @@ class FheClient:
             raise VeilError("no keys yet: call generate_private_and_evaluation_keys() (keygen) first")
 
 
-def _key_material_bytes(keyset: dict) -> int:
-    """Bytes of bootstrap and key-switching key material that a keyset with these parameters holds."""
-    total = 0
-    for key in keyset["lweBootstrapKeys"]:
-        p = key["params"]
-        total += (
-            (p["glweDimension"] + 1) ** 2 * p["levelCount"] * p["polynomialSize"] * p["inputLweDimension"]
-        )
-    for key in keyset["lweKeyswitchKeys"]:
-        p = key["params"]
-        total += p["levelCount"] * p["inputLweDimension"] * (p["outputLweDimension"] + 1)
-    if keyset.get("packingKeyswitchKeys"):
-        raise VeilError("circuits with packing key-switching keys are not supported by Veil's deployment")
-    return total * 8  # 64-bit torus elements
+def _is_compressed(client_specs: bytes) -> bool:
+    keyset = json.loads(client_specs)["keyset"]
+    return any(key.get("compression") == "seed" for key in keyset["lweBootstrapKeys"])
 
 
 def _same_program(specs: bytes, other: bytes) -> bool:

@@ -336,15 +336,30 @@ class ONNXConverter:
         return max(0, bit_width - self.rounding.kept_bits(self.n_bits_op_inputs))
 
     def _maybe_requantize_output(self, output: Pending, float_value: np.ndarray) -> Pending:
-        """Outputs stay raw accumulators (exact, no lookup) unless rounding asks to shrink them."""
+        """Outputs stay raw accumulators (exact, no lookup) unless they are the circuit's widest value.
+
+        An output accumulator no wider than a value the circuit already holds costs no precision: it
+        is decrypted as is. Only a wider one is worth a rounding and a lookup, when rounding is asked.
+        """
         info = self._tensors[output.source]
         if self.rounding is None or info.bit_width <= self.rounding.kept_bits(self.n_bits_op_inputs):
             return output
         if output.steps:
             return output  # the float steps after the accumulator are applied on the client
+        if info.bit_width <= self._widest_before(output.source):
+            return output
         # Requantize the accumulator (with its bias) to model_outputs bits.
         quantizer = UniformQuantizer.calibrate(float_value, self.n_bits_model_outputs, is_signed=True)
         return Pending(self._materialize(Pending(output.source), quantizer, "the model output"))
+
+    def _widest_before(self, name: str) -> int:
+        """Largest bit-width of the encrypted values before the node computing ``name``."""
+        widths = [self._tensors[self._input_encoder.name].bit_width]
+        for node in self._graph_nodes:
+            if node.output == name:
+                break
+            widths += node.bit_widths
+        return max(widths)
 
 
 class PostTrainingAffineQuantization(ONNXConverter):
