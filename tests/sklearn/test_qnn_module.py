@@ -178,10 +178,15 @@ def test_output_budget_and_minimum_width():
     net = SparseQuantNeuralNetwork(input_dim=4, n_layers=3, n_outputs=3, n_accum_bits=5)
     assert net.accumulator_budgets() == [5, 5, 7]  # the output layer feeds no lookup
     assert [linear.out_features for linear in net.linears] == [16, 16, 3]  # 4 * 4 features, at least 16
-    wide = SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits=9, n_hidden_neurons_multiplier=1, min_hidden_neurons=2)
+    wide = SparseQuantNeuralNetwork(
+        4, 2, 3, n_accum_bits=9, n_hidden_neurons_multiplier=1, min_hidden_neurons=2
+    )
     assert wide.accumulator_budgets() == [9, 9]
     assert wide.linears[0].out_features == 4
-    assert SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits=6, n_accum_bits_output=6).accumulator_budgets() == [6, 6]
+    assert SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits=6, n_accum_bits_output=6).accumulator_budgets() == [
+        6,
+        6,
+    ]
     with pytest.raises(ValueError, match="n_accum_bits_output must be None or an integer >= 2, got 1.5"):
         SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits_output=1.5)
     with pytest.raises(ValueError, match="n_accum_bits_output must be at least 4 .*got 3"):

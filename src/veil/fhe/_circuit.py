@@ -240,7 +240,9 @@ def key_material_bytes(keyset: dict) -> int:
     for key in keyset["lweBootstrapKeys"]:
         p = key["params"]
         masks = 1 if key.get("compression") == "seed" else p["glweDimension"] + 1
-        total += (p["glweDimension"] + 1) * masks * p["levelCount"] * p["polynomialSize"] * p["inputLweDimension"]
+        total += (
+            (p["glweDimension"] + 1) * masks * p["levelCount"] * p["polynomialSize"] * p["inputLweDimension"]
+        )
     for key in keyset["lweKeyswitchKeys"]:
         p = key["params"]
         masks = 0 if key.get("compression") == "seed" else p["outputLweDimension"]

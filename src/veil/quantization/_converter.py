@@ -23,7 +23,15 @@ from ..errors import InputValidationError, QuantizationError, UnsupportedOpError
 from ..onnx import NumpyModule
 from ..onnx._numpy_module import evaluate_node
 from ._bits import RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
-from ._integer_graph import IntegerGraph, LinearNode, LookupNode, Requantization, TensorInfo
+from ._idle_neurons import drop_idle_neurons
+from ._integer_graph import (
+    IntegerGraph,
+    LinearNode,
+    LookupNode,
+    Requantization,
+    TensorInfo,
+    lookup_input_bit_width,
+)
 from ._module import InputEncoder, OutputDecoder, QuantizedModule
 from ._quantizers import UniformQuantizer, bit_width_of_range
 from ._steps import LINEAR_OPS, CombineStep, FloatStep, apply_steps, check_univariate
@@ -135,11 +143,13 @@ class ONNXConverter:
                 "to compute under encryption"
             )
         output = self._maybe_requantize_output(output, calibration[output_name])
-        graph = IntegerGraph(
-            input=self._input_encoder.name,
-            output=output.source,
-            nodes=self._graph_nodes,
-            tensors=self._tensors,
+        graph = drop_idle_neurons(
+            IntegerGraph(
+                input=self._input_encoder.name,
+                output=output.source,
+                nodes=self._graph_nodes,
+                tensors=self._tensors,
+            )
         )
         decoder = OutputDecoder(self._tensors[output.source], tuple(output.steps))
         return QuantizedModule(
@@ -313,7 +323,6 @@ class ONNXConverter:
         source = self._tensors[pending.source]
         check_univariate(pending.steps, source.row_shape, where)
         lsbs = self._lsbs_to_remove(source.bit_width)
-        rounded_high = ((source.high.astype(np.int64) + (1 << lsbs >> 1)) >> lsbs) << lsbs
         lookup = Requantization(source, tuple(pending.steps), quantizer)
         name = f"{pending.source}:requantized:{len(self._graph_nodes)}"
         self._graph_nodes.append(
@@ -323,7 +332,7 @@ class ONNXConverter:
                 function=lookup,
                 lsbs_to_remove=lsbs,
                 exact_rounding=self.rounding is None or self.rounding.exact,
-                input_bit_width=max(source.bit_width, bit_width_of_range(0, rounded_high)),
+                input_bit_width=lookup_input_bit_width(source.high, lsbs),
                 output_bit_width=bit_width_of_range(0, high - low),
             )
         )

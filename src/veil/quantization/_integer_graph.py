@@ -86,6 +86,16 @@ class LinearNode:
         return [self.centered_bit_width, self.product_bit_width, self.output_bit_width]
 
 
+def lookup_input_bit_width(high: np.ndarray, lsbs_to_remove: int) -> int:
+    """Bit-width a lookup reads from values in ``[0, high]`` rounded to multiples of ``2**lsbs_to_remove``.
+
+    Rounding up can carry past ``high`` (7 rounds to 8 with 2 bits removed): the width covers that too.
+    """
+    high = np.asarray(high, dtype=np.int64)
+    rounded_high = ((high + (1 << lsbs_to_remove >> 1)) >> lsbs_to_remove) << lsbs_to_remove
+    return max(bit_width_of_range(0, high), bit_width_of_range(0, rounded_high))
+
+
 @serializable
 @dataclass
 class LookupNode:

@@ -58,6 +58,8 @@ MODULE_PARAMS = (
     "quant_narrow",
     "quant_signed",
     "power_of_two_scaling",
+    "n_accum_bits_output",
+    "min_hidden_neurons",
 )
 #: skorch components that take keyword arguments as ``<prefix>__<name>``, e.g. ``optimizer__weight_decay``.
 SKORCH_PREFIXES = (
@@ -100,6 +102,8 @@ class BaseQuantizedNeuralNet(BaseEstimator):
         module__quant_narrow,
         module__quant_signed,
         module__power_of_two_scaling,
+        module__n_accum_bits_output,
+        module__min_hidden_neurons,
         criterion,
         optimizer,
         lr,
@@ -123,6 +127,8 @@ class BaseQuantizedNeuralNet(BaseEstimator):
         self.module__quant_narrow = module__quant_narrow
         self.module__quant_signed = module__quant_signed
         self.module__power_of_two_scaling = module__power_of_two_scaling
+        self.module__n_accum_bits_output = module__n_accum_bits_output
+        self.module__min_hidden_neurons = module__min_hidden_neurons
         self.criterion = criterion
         self.optimizer = optimizer
         self.lr = lr
@@ -418,7 +424,7 @@ class BaseQuantizedNeuralNet(BaseEstimator):
         features, known once fitted.
         """
         check_is_fitted(self)
-        width = self.module__n_hidden_neurons_multiplier * self.n_features_in_
+        width = self.base_module_to_compile.n_hidden_neurons
         return {
             "hidden_layer_sizes": (width,) * (self.module__n_layers - 1),
             "activation": _MLP_ACTIVATIONS.get(self.module__activation_function, "relu"),

@@ -212,7 +212,13 @@ class SparseQuantNeuralNetwork(nn.Module):
     # construction
 
     def _validate_parameters(self) -> None:
-        for name in ("input_dim", "n_layers", "n_outputs", "n_hidden_neurons_multiplier", "min_hidden_neurons"):
+        for name in (
+            "input_dim",
+            "n_layers",
+            "n_outputs",
+            "n_hidden_neurons_multiplier",
+            "min_hidden_neurons",
+        ):
             value = getattr(self, name)
             if not _is_integer(value) or value <= 0:
                 raise _invalid(name, "a positive integer", value)
@@ -268,7 +274,7 @@ class SparseQuantNeuralNetwork(nn.Module):
 
     @property
     def n_hidden_neurons(self) -> int:
-        """Neurons per hidden layer: ``n_hidden_neurons_multiplier * input_dim``, at least ``min_hidden_neurons``."""
+        """Hidden width: ``n_hidden_neurons_multiplier * input_dim``, at least ``min_hidden_neurons``."""
         return max(self.n_hidden_neurons_multiplier * self.input_dim, self.min_hidden_neurons)
 
     def _layer_input_formats(self) -> list[tuple[bool, bool]]:

@@ -20,6 +20,7 @@ from ._base import (
     BaseQuantizedNeuralNet,
 )
 from ._qnn_module import (
+    DEFAULT_MIN_HIDDEN_NEURONS,
     DEFAULT_N_A_BITS,
     DEFAULT_N_ACCUM_BITS,
     DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
@@ -72,6 +73,8 @@ class NeuralNetRegressor(MultiOutputMixin, RegressorMixin, BaseQuantizedNeuralNe
         module__quant_narrow=False,
         module__quant_signed=True,
         module__power_of_two_scaling=True,
+        module__n_accum_bits_output=None,
+        module__min_hidden_neurons=DEFAULT_MIN_HIDDEN_NEURONS,
         criterion=nn.MSELoss,
         optimizer=optim.Adam,
         lr=DEFAULT_LR,
@@ -96,6 +99,8 @@ class NeuralNetRegressor(MultiOutputMixin, RegressorMixin, BaseQuantizedNeuralNe
             module__quant_narrow=module__quant_narrow,
             module__quant_signed=module__quant_signed,
             module__power_of_two_scaling=module__power_of_two_scaling,
+            module__n_accum_bits_output=module__n_accum_bits_output,
+            module__min_hidden_neurons=module__min_hidden_neurons,
             criterion=criterion,
             optimizer=optimizer,
             lr=lr,
