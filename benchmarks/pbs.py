@@ -40,6 +40,10 @@ def lookup_cost_table(bit_widths=range(2, 9)) -> dict[int, float]:
     return {bits: lookup_seconds(bits) for bits in bit_widths}
 
 
-def floor_seconds(table_lookups_by_bit_width: dict[int, int], costs: dict[int, float]) -> float:
-    """The least an evaluation can cost: its lookups priced at the micro-benchmark's rate."""
-    return float(sum(count * costs[bits] for bits, count in table_lookups_by_bit_width.items()))
+def floor_seconds(statistics, costs: dict[int, float]) -> float:
+    """The least an evaluation can cost: its lookups priced at the micro-benchmark's rate.
+
+    Rounding bootstraps, when there are any, are priced as the cheapest lookup: a lower bound.
+    """
+    lookups = sum(count * costs[bits] for bits, count in statistics.table_lookups_by_bit_width.items())
+    return float(lookups + statistics.rounding_bootstrap_count * min(costs.values()))

@@ -155,6 +155,8 @@ def test_module_parameters_route_to_the_torch_module(classification_data):
         module__n_w_bits=4,
         module__n_accum_bits=8,
         module__n_hidden_neurons_multiplier=2,
+        module__min_hidden_neurons=4,
+        module__n_accum_bits_output=9,
         max_epochs=1,
     ).fit(X_train, y_train)
     module = model.base_module_to_compile
@@ -162,6 +164,8 @@ def test_module_parameters_route_to_the_torch_module(classification_data):
     assert (module.n_layers, module.n_w_bits, module.n_a_bits, module.n_accum_bits) == (3, 4, 3, 8)
     assert (module.input_dim, module.n_outputs) == (4, 3)
     assert module.linears[0].out_features == 8
+    assert module.accumulator_budgets() == [8, 8, 9]
+    assert model.get_sklearn_params()["hidden_layer_sizes"] == (8, 8)
     assert model.n_bits_quant == 3
     # Training ended with on_train_end: pruning is permanent, no reparametrization is left.
     assert not hasattr(module.linears[0], "weight_orig")
@@ -404,7 +408,7 @@ def test_fit_benchmark_returns_the_model_and_a_float_mlp(classification_data, re
 
     X, y = regression_data
     regressor, mlp = NeuralNetRegressor(module__n_layers=3, max_epochs=2).fit_benchmark(X, y)
-    assert isinstance(mlp, MLPRegressor) and mlp.hidden_layer_sizes == (12, 12)
+    assert isinstance(mlp, MLPRegressor) and mlp.hidden_layer_sizes == (16, 16)  # at least 16 neurons
     assert mlp.predict(X).shape == regressor.predict(X).shape == y.shape
 
 
