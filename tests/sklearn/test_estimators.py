@@ -383,6 +383,8 @@ def test_prune_returns_a_new_model_with_fewer_neurons(classification_data):
     assert pruned.module__n_prune_neurons_percentage == 0.5
     assert model.module__n_prune_neurons_percentage == 0.0
     assert _active_hidden_neurons(pruned) <= 8 < _active_hidden_neurons(model)  # 16 hidden neurons
+    # Pruned neurons cost no table lookup: the integer graph keeps only active ones (not all 16).
+    assert pruned.quantized_module_.graph.table_lookup_count() <= _active_hidden_neurons(pruned)
     np.testing.assert_array_equal(model.predict_proba(X_test), before)  # the original is unchanged
     assert pruned.predict(X_test).shape == (len(X_test),)
 

@@ -42,13 +42,14 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     ----------
     module__n_layers : int, default=2
         Number of linear layers (``module__n_layers - 1`` hidden layers).
-    module__n_hidden_neurons_multiplier : int, default=4
+    module__n_hidden_neurons_multiplier : int, default=1
         Hidden layers have ``module__n_hidden_neurons_multiplier * n_features`` neurons. Smaller is faster in
         FHE, larger trains more robustly (see :meth:`prune`).
     module__n_w_bits, module__n_a_bits : int, default=2 and 3
         Bits of the weights, and of the inputs and activations.
-    module__n_accum_bits : int, default=6
-        Largest bit-width of any integer accumulator, guaranteed for every input.
+    module__n_accum_bits : int, default=4
+        Largest bit-width of any hidden layer's integer accumulator, guaranteed for every input: the
+        precision of the table lookups, the main lever on encrypted latency.
     module__n_prune_neurons_percentage : float, default=0.0
         Share of hidden neurons removed; set by :meth:`prune`.
     module__activation_function : torch.nn.Module subclass, default=torch.nn.ReLU

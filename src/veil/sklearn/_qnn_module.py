@@ -52,23 +52,27 @@ from veil.sklearn._accumulator import (
 
 __all__ = ["SparseQuantNeuralNetwork"]
 
-# Defaults chosen by measurement (5 scikit-learn data sets, 3 seeds): ternary weights, 3-bit activations
-# and 6-bit accumulators match 3/3/8 bits within noise, and a 6-bit table lookup costs ~7x less than an
-# 8-bit one. One hidden layer (n_layers=2) of 4 * input_dim neurons was as accurate as two, for half the
-# lookups.
+# Defaults chosen by measurement (benchmarks/explorations/2026-11-22-*, 50 epochs, 2 seeds, 5 data sets).
+# A lookup's cost grows steeply with its precision (11 ms at 4 bits, 26 at 5, 60 at 6), so the hidden
+# accumulators, which the lookups read, get 4 bits: one hidden layer of max(n_features, 16) neurons with
+# 4-bit lookups was as accurate as 5-bit ones (digits -1.4/-2.9 points against the float MLP, 5 bits
+# -2.5/-3.3) at 2.4x less cost per lookup, and as 4 * n_features neurons with 6-bit lookups (digits
+# -2.0) at 1/20 of the cost. Ternary weights and 3-bit activations were kept from the first measurement
+# (they matched 3/3/8 bits within noise).
 DEFAULT_N_LAYERS = 2
 # Activation scales come from running statistics over this many training steps, then become learned
 # parameters. Measured with 50 epochs, two seeds, five datasets: Brevitas' 300 gives mean accuracy 0.948,
 # 30 steps 0.930 (iris 0.947 against 0.855), so Brevitas' value stays.
 ACTIVATION_STATS_STEPS = 300
-DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER = 4
+DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER = 1
 DEFAULT_N_W_BITS = 2
 DEFAULT_N_A_BITS = 3
-DEFAULT_N_ACCUM_BITS = 6
+DEFAULT_N_ACCUM_BITS = 4
 DEFAULT_ACCUMULATOR_ROUTE = "prune"
 # The output layer's accumulator feeds no table lookup: it is decrypted as is. Measured on breast-cancer
 # with 5-bit hidden accumulators, a 7-bit output accumulator left concrete's parameters and cost unchanged
 # while an 8-bit one raised the cost 45%. Its budget is therefore at least 7 bits unless set explicitly.
+# With 5-bit output accumulators, digits lost 11 points against the float MLP; with 8 bits, 2.6.
 DEFAULT_MIN_OUTPUT_ACCUM_BITS = 7
 DEFAULT_MIN_HIDDEN_NEURONS = 16
 
@@ -147,7 +151,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         n_accum_bits_output: bits of the output layer's accumulator, which is decrypted without a lookup.
             ``None`` (default) means ``max(n_accum_bits, 7)``: up to 7 bits it was measured to cost nothing.
         min_hidden_neurons: the fewest neurons a hidden layer has, however few the input features (4
-            hidden neurons for iris' 4 features cost 18 points of accuracy).
+            hidden neurons for iris' 4 features cost 18 points of accuracy, 16 lost none).
 
     Pruning is enabled at construction (``"prune"`` route, or neuron pruning) and made permanent, with a
     final check of every accumulator, by ``on_train_end``.
