@@ -382,7 +382,7 @@ def test_prune_returns_a_new_model_with_fewer_neurons(classification_data):
     assert pruned is not model
     assert pruned.module__n_prune_neurons_percentage == 0.5
     assert model.module__n_prune_neurons_percentage == 0.0
-    assert _active_hidden_neurons(pruned) <= 8 < _active_hidden_neurons(model)  # 16 hidden neurons
+    assert _active_hidden_neurons(pruned) <= 16 < _active_hidden_neurons(model)  # 32 hidden neurons
     # Pruned neurons cost no table lookup: the integer graph keeps only active ones (not all 16).
     assert pruned.quantized_module_.graph.table_lookup_count() <= _active_hidden_neurons(pruned)
     np.testing.assert_array_equal(model.predict_proba(X_test), before)  # the original is unchanged
@@ -405,12 +405,12 @@ def test_fit_benchmark_returns_the_model_and_a_float_mlp(classification_data, re
     fitted_model, mlp = model.fit_benchmark(X_train, y_train)
     assert fitted_model is model and hasattr(model, "quantized_module_")
     assert isinstance(mlp, MLPClassifier) and hasattr(mlp, "coefs_")
-    assert mlp.hidden_layer_sizes == (16,)  # n_hidden_neurons_multiplier 4 x 4 features, one hidden layer
+    assert mlp.hidden_layer_sizes == (32,)  # 4 features, at least 32 neurons, one hidden layer
     assert model.get_sklearn_params()["learning_rate_init"] == TINY["lr"]
 
     X, y = regression_data
     regressor, mlp = NeuralNetRegressor(module__n_layers=3, max_epochs=2).fit_benchmark(X, y)
-    assert isinstance(mlp, MLPRegressor) and mlp.hidden_layer_sizes == (16, 16)  # at least 16 neurons
+    assert isinstance(mlp, MLPRegressor) and mlp.hidden_layer_sizes == (32, 32)  # at least 32 neurons
     assert mlp.predict(X).shape == regressor.predict(X).shape == y.shape
 
 

@@ -177,7 +177,7 @@ SWEEP = [
 def test_output_budget_and_minimum_width():
     net = SparseQuantNeuralNetwork(input_dim=4, n_layers=3, n_outputs=3, n_accum_bits=5)
     assert net.accumulator_budgets() == [5, 5, 7]  # the output layer feeds no lookup
-    assert [linear.out_features for linear in net.linears] == [16, 16, 3]  # 4 * 4 features, at least 16
+    assert [linear.out_features for linear in net.linears] == [32, 32, 3]  # 4 features, at least 32
     wide = SparseQuantNeuralNetwork(
         4, 2, 3, n_accum_bits=9, n_hidden_neurons_multiplier=1, min_hidden_neurons=2
     )

@@ -60,7 +60,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     module__n_accum_bits_output : int or None, default=None
         Accumulator budget of the output layer, which is decrypted without a table lookup. None means
         ``max(module__n_accum_bits, 7)``: a 7-bit output was measured to cost nothing more.
-    module__min_hidden_neurons : int, default=16
+    module__min_hidden_neurons : int, default=32
         The fewest neurons a hidden layer has, for data with few features.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         Training loss on the network's logits. Class weights: ``criterion__weight``, one per class in the
