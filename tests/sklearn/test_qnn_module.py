@@ -116,7 +116,14 @@ def test_accumulator_budget_below_one_input_is_rejected_with_the_minimum(kwargs,
 
 def test_constructor_stores_arguments_and_builds_the_documented_layers():
     model = SparseQuantNeuralNetwork(
-        5, 3, 2, n_hidden_neurons_multiplier=2, n_w_bits=4, activation_function=nn.GELU, min_hidden_neurons=8
+        5,
+        3,
+        2,
+        n_hidden_neurons_multiplier=2,
+        n_w_bits=4,
+        n_accum_bits=8,
+        activation_function=nn.GELU,
+        min_hidden_neurons=8,
     )
     assert (model.input_dim, model.n_layers, model.n_outputs, model.n_w_bits) == (5, 3, 2, 4)
     assert model.activation_function is nn.GELU
