@@ -94,6 +94,10 @@ def test_bad_inputs_give_clear_errors(
     good = classifier_client.quantize_encrypt_serialize(iris_rows[0][:1])
     with pytest.raises(InputValidationError, match=r"X must have shape \(n_rows >= 1, 4\)"):
         classifier_client.quantize_encrypt_serialize(np.zeros((2, 3)))
+    with pytest.raises(InputValidationError, match=r"\(n_rows >= 1, 4\), got \(0, 4\)"):
+        classifier_client.quantize_encrypt_serialize(np.zeros((0, 4)))
+    with pytest.raises(InputValidationError, match=r"single row of shape \(4,\): reshape it to \(1, ...\)"):
+        classifier_client.quantize_encrypt_serialize(np.zeros(4))
     with pytest.raises(InputValidationError, match="NaN"):
         classifier_client.quantize_encrypt_serialize(np.full((1, 4), np.nan))
     with pytest.raises(EncryptedDataError, match="not a Veil file"):

@@ -24,8 +24,8 @@ from scipy.special import softmax
 
 from .. import fhe
 from .._serialization import read_file, write_file
-from ..errors import EncryptedDataError, InputValidationError, NotCompiledError, VeilError
-from ..quantization import QuantizedModule, as_float_array
+from ..errors import EncryptedDataError, NotCompiledError, VeilError
+from ..quantization import QuantizedModule, as_float_rows
 from ._messages import ENCRYPTED_INPUT_KIND, ENCRYPTED_OUTPUT_KIND, key_id_of, pack_rows, unpack_rows
 
 CLIENT_FILE = "client.veil"
@@ -149,12 +149,7 @@ class FHEModelClient:
 
     def quantize_encrypt_serialize(self, X) -> bytes:
         """Validate float rows, encode them, encrypt each row, and pack them in one message."""
-        X = as_float_array(X, "X")
-        expected = self.input_encoder.row_shape
-        if X.ndim != len(expected) + 1 or X.shape[1:] != expected or len(X) == 0:
-            raise InputValidationError(
-                f"X must have shape (n_rows >= 1, {', '.join(map(str, expected))}), got {X.shape}"
-            )
+        X = as_float_rows(X, self.input_encoder.row_shape, "X", min_rows=1)
         codes = self.input_encoder.encode(X)
         ciphertexts = [self._fhe.encrypt(codes[i : i + 1]) for i in range(len(codes))]
         return pack_rows(ENCRYPTED_INPUT_KIND, self.model_id, self.key_id, ciphertexts)

@@ -2,7 +2,7 @@
 
 from ._bits import DEFAULT_MODEL_BITS, RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
 from ._converter import ONNXConverter, PostTrainingAffineQuantization, PostTrainingQATImporter
-from ._module import FHE_MODES, QuantizedModule, as_float_array, check_fhe_mode
+from ._module import FHE_MODES, QuantizedModule, as_float_array, as_float_rows, check_fhe_mode
 from ._quantizers import UniformQuantizer, bit_width_of_range, integer_range
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "RoundingPolicy",
     "UniformQuantizer",
     "as_float_array",
+    "as_float_rows",
     "bit_width_of_range",
     "check_fhe_mode",
     "get_n_bits_dict",

@@ -249,18 +249,7 @@ class QuantizedModule:
 
     # -- validation --------------------------------------------------------------------------------
     def _validate_input(self, x) -> np.ndarray:
-        x = as_float_array(x, "x")
-        expected = self.input_encoder.row_shape
-        if x.ndim == len(expected):
-            raise InputValidationError(
-                f"x must have shape (n_rows, {', '.join(map(str, expected))}); got a single row of shape "
-                f"{x.shape}: reshape it to (1, ...)"
-            )
-        if x.shape[1:] != expected:
-            raise InputValidationError(
-                f"x must have shape (n_rows, {', '.join(map(str, expected))}), got {x.shape}"
-            )
-        return x
+        return as_float_rows(x, self.input_encoder.row_shape, "x")
 
 
 def as_float_array(x, name: str) -> np.ndarray:
@@ -274,6 +263,20 @@ def as_float_array(x, name: str) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise InputValidationError(f"{name} contains NaN or infinite values")
     return array
+
+
+def as_float_rows(x, row_shape: tuple[int, ...], name: str, min_rows: int = 0) -> np.ndarray:
+    """``x`` as float64 rows of ``row_shape`` (see :func:`as_float_array`), at least ``min_rows`` of them."""
+    x = as_float_array(x, name)
+    rows = "n_rows" if min_rows == 0 else f"n_rows >= {min_rows}"
+    expected = f"({rows}, {', '.join(map(str, row_shape))})"
+    if x.ndim == len(row_shape):
+        raise InputValidationError(
+            f"{name} must have shape {expected}; got a single row of shape {x.shape}: reshape it to (1, ...)"
+        )
+    if x.shape[1:] != tuple(row_shape) or len(x) < min_rows:
+        raise InputValidationError(f"{name} must have shape {expected}, got {x.shape}")
+    return x
 
 
 def check_fhe_mode(fhe: str) -> str:
