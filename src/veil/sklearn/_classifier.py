@@ -43,8 +43,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     module__n_layers : int, default=2
         Number of linear layers (``module__n_layers - 1`` hidden layers).
     module__n_hidden_neurons_multiplier : int, default=1
-        Hidden layers have ``module__n_hidden_neurons_multiplier * n_features`` neurons. Smaller is faster in
-        FHE, larger trains more robustly (see :meth:`prune`).
+        Hidden layers have ``module__n_hidden_neurons_multiplier * n_features`` neurons, and at least
+        ``module__min_hidden_neurons``. Smaller is faster in FHE, larger trains more robustly (see
+        :meth:`prune`; pruned neurons cost no table lookup).
     module__n_w_bits, module__n_a_bits : int, default=2 and 3
         Bits of the weights, and of the inputs and activations.
     module__n_accum_bits : int, default=4
