@@ -56,9 +56,10 @@ __all__ = ["SparseQuantNeuralNetwork"]
 # A lookup's cost grows steeply with its precision (11 ms at 4 bits, 26 at 5, 60 at 6), so the hidden
 # accumulators, which the lookups read, get 4 bits: one hidden layer of max(n_features, 16) neurons with
 # 4-bit lookups was as accurate as 5-bit ones on digits (-1.4/-2.9 points against the float MLP, 5 bits
-# -2.5/-3.3) and breast-cancer at 2.4x less cost per lookup (moons needed the width floor below), and as 4 * n_features neurons with 6-bit lookups (digits
-# -2.0) at 1/20 of the cost. Ternary weights and 3-bit activations were kept from the first measurement
-# (they matched 3/3/8 bits within noise). The width floor became 32 afterwards (see min_hidden_neurons).
+# -2.5/-3.3) and breast-cancer, at 2.4x less cost per lookup (moons needed the width floor below), and
+# as 4 * n_features neurons with 6-bit lookups (digits -2.0) at 1/20 of the cost. Ternary weights and
+# 3-bit activations were kept from the first measurement (they matched 3/3/8 bits within noise). The
+# width floor became 32 afterwards (see min_hidden_neurons).
 DEFAULT_N_LAYERS = 2
 # Activation scales come from running statistics over this many training steps, then become learned
 # parameters. Measured with 50 epochs, two seeds, five datasets: Brevitas' 300 gives mean accuracy 0.948,
