@@ -77,6 +77,8 @@ DEFAULT_ACCUMULATOR_ROUTE = "prune"
 DEFAULT_MIN_OUTPUT_ACCUM_BITS = 7
 DEFAULT_MIN_HIDDEN_NEURONS = 32
 
+STRAIGHT_THROUGH = False
+INPUT_BITS = None
 MIN_QUANT_BITS = 2
 MAX_QUANT_BITS = 8
 
@@ -126,6 +128,21 @@ def _match_pruning_state(module, state_dict, prefix, *_) -> None:
             state_dict[key + "_mask"] = torch.ones_like(linear.weight_mask)
         elif not prune.is_pruned(linear) and key + "_orig" in state_dict:
             state_dict[key] = state_dict.pop(key + "_orig") * state_dict.pop(key + "_mask")
+
+
+class _StraightThroughMask(prune.CustomFromMask):
+    """Pruning whose forward pass uses the masked weight and whose backward pass is the dense one.
+
+    With torch's own masking, a pruned weight gets no gradient and stays frozen at its value, so which
+    weights a neuron keeps is decided by the initialization. Here every weight follows the gradient of the
+    masked network (a straight-through estimator of the mask), so a pruned weight that would lower the loss
+    grows until it displaces a kept one when the mask is next refreshed.
+    """
+
+    def apply_mask(self, module: nn.Module) -> torch.Tensor:
+        orig = getattr(module, self._tensor_name + "_orig")
+        mask = getattr(module, self._tensor_name + "_mask")
+        return orig + (orig * mask.to(dtype=orig.dtype) - orig).detach()
 
 
 class SparseQuantNeuralNetwork(nn.Module):
@@ -199,6 +216,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         self.n_w_bits = n_w_bits
         self.n_a_bits = n_a_bits
         self.n_accum_bits = n_accum_bits
+        self.budget_slack_bits = 0
         self.n_prune_neurons_percentage = n_prune_neurons_percentage
         self.activation_function = activation_function
         self.quant_narrow = quant_narrow
@@ -309,7 +327,7 @@ class SparseQuantNeuralNetwork(nn.Module):
             self.n_outputs,
         ]
         formats = self._layer_input_formats()
-        self.input_quant = self._make_quantizer(*formats[0])
+        self.input_quant = self._make_quantizer(*formats[0], bits=INPUT_BITS)
         weight_options = {
             "weight_quant": _WEIGHT_QUANTIZERS[self.accumulator_route],
             "weight_bit_width": self.n_w_bits,
@@ -329,10 +347,10 @@ class SparseQuantNeuralNetwork(nn.Module):
         self.activations = nn.ModuleList(self.activation_function() for _ in range(self.n_layers - 1))
         self.activation_quants = nn.ModuleList(self._make_quantizer(*fmt) for fmt in formats[1:])
 
-    def _make_quantizer(self, signed: bool, narrow: bool) -> qnn.QuantIdentity:
+    def _make_quantizer(self, signed: bool, narrow: bool, bits=None) -> qnn.QuantIdentity:
         return qnn.QuantIdentity(
             act_quant=_activation_quantizer(signed, self.power_of_two_scaling),
-            bit_width=self.n_a_bits,
+            bit_width=bits or self.n_a_bits,
             collect_stats_steps=ACTIVATION_STATS_STEPS,
             signed=signed,
             narrow_range=narrow,
@@ -465,7 +483,10 @@ class SparseQuantNeuralNetwork(nn.Module):
         for k in self._pruned_layer_indices():
             linear = self.linears[k]
             if not prune.is_pruned(linear):
-                prune.custom_from_mask(linear, "weight", torch.ones_like(linear.weight))
+                if STRAIGHT_THROUGH:
+                    _StraightThroughMask.apply(linear, "weight", mask=torch.ones_like(linear.weight))
+                else:
+                    prune.custom_from_mask(linear, "weight", torch.ones_like(linear.weight))
         self._refresh_masks()
 
     def _neuron_mask(self, linear: qnn.QuantLinear) -> torch.Tensor | None:
@@ -495,7 +516,7 @@ class SparseQuantNeuralNetwork(nn.Module):
                 low, high = self._input_integer_range(quantizer, sample)
                 integers = self._integer_weight(linear, sample, weight) * mask.cpu().numpy()
                 priority = (weight.abs() * mask).cpu().numpy()
-                fits = fitting_mask(integers, priority, low, high, budgets[k])
+                fits = fitting_mask(integers, priority, low, high, budgets[k] + self.budget_slack_bits)
                 mask &= torch.from_numpy(fits).to(mask.device)
             linear.weight_mask.copy_(mask.to(linear.weight_mask.dtype))
             # torch's pruning hook recomputes ``weight`` only before the next forward; do it now so that
@@ -508,6 +529,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         With the ``"prune"`` route the accumulator masks are first recomputed from the final weights, so the
         bound holds for whatever weights the last optimizer step produced.
         """
+        self.budget_slack_bits = 0
         if self.accumulator_route == "prune" and not self._pruning_installed():
             self.enable_pruning()
         self._refresh_masks()
