@@ -20,6 +20,7 @@ from skorch.dataset import ValidSplit
 
 from veil.errors import InputValidationError, NotCompiledError
 from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor, SparseQuantNeuralNetwork
+from veil.sklearn._budget_schedule import GradualAccumulatorBudget
 
 LABELS = np.array(["cat", "dog", "eel"])
 # Small and low-bit: fast to train and to compile (about a second).
@@ -446,3 +447,32 @@ def test_regressor_rejects_non_float_targets(regression_data):
         NeuralNetRegressor(max_epochs=1).fit(X, (y[:, 0] * 10).astype(int))
     with pytest.raises(ValueError, match="Input y contains NaN"):
         NeuralNetRegressor(max_epochs=1).fit(X, np.full(len(X), np.nan))
+
+
+def test_gradual_budget_schedule_tightens_to_the_real_budget():
+    schedule = GradualAccumulatorBudget(start_bits=8, ramp_fraction=0.6)
+    slacks = [schedule.slack_bits(epoch, 50) for epoch in range(50)]
+    assert slacks[0] == 8 and slacks[29] == 0 and slacks[30:] == [0] * 20
+    assert all(a >= b for a, b in zip(slacks[:-1], slacks[1:], strict=True))
+    assert GradualAccumulatorBudget(ramp_fraction=0).slack_bits(0, 10) == 0
+
+
+def test_fit_runs_the_budget_schedule_before_user_callbacks():
+    seen = []
+
+    class RecordSlack(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            seen.append(net.module_.budget_slack_bits)
+
+    X, y = make_classification(n_samples=64, n_features=6, n_informative=4, random_state=0)
+    model = NeuralNetClassifier(max_epochs=5, callbacks=[RecordSlack()], random_state=0)
+    model.fit(X.astype(np.float32), y)
+    assert seen == [8, 2, 0, 0, 0]  # cubic, closed at 60% of the epochs
+    module = model.base_module_to_compile
+    assert module.budget_slack_bits == 0
+    assert module.accumulator_bit_widths()[0] <= module.n_accum_bits == 4
+    # The schedule is a named skorch callback: its parameters route like any other.
+    slow = NeuralNetClassifier(max_epochs=2, callbacks__accumulator_budget__start_bits=0, random_state=0)
+    assert (
+        dict(slow.fit(X.astype(np.float32), y).skorch_net_.callbacks_)["accumulator_budget"].start_bits == 0
+    )

@@ -202,6 +202,28 @@ def test_output_budget_and_minimum_width():
         SparseQuantNeuralNetwork(4, 2, 3, min_hidden_neurons=0)
 
 
+def test_default_accumulator_budget_follows_the_number_of_features():
+    assert SparseQuantNeuralNetwork(32, 2, 3).accumulator_budgets() == [4, 7]  # two inputs per neuron
+    assert SparseQuantNeuralNetwork(33, 2, 3).accumulator_budgets() == [5, 7]  # four
+    # 127 * -128 needs 16 signed bits for a single input: None then takes that minimum, never fails to build.
+    wide_bits = SparseQuantNeuralNetwork(4, 2, 3, n_w_bits=8, n_a_bits=8)
+    assert wide_bits.n_accum_bits == wide_bits.min_accumulator_bits() == 16
+    with pytest.raises(ValueError, match="n_accum_bits must be None or an integer >= 2, got 1"):
+        SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits=1)
+
+
+def test_budget_slack_loosens_masks_while_training_and_is_dropped_at_the_end():
+    net = SparseQuantNeuralNetwork(16, 2, 3, n_accum_bits=4, min_hidden_neurons=16)
+    net.budget_slack_bits = 8
+    _hammer(net, steps=3, lr=0.05)
+    dense = int(net.linears[0].weight_mask.sum())
+    assert dense > 16 * 2 and net.accumulator_bit_widths()[0] > 4  # beyond the real budget while loose
+    net.on_train_end()
+    assert net.budget_slack_bits == 0
+    assert int((net.linears[0].weight != 0).sum()) < dense
+    assert net.accumulator_bit_widths()[0] <= 4
+
+
 @pytest.mark.parametrize(("bits", "n_accum_bits", "n_layers", "activation", "route", "other"), SWEEP)
 def test_accumulators_fit_after_aggressive_training(bits, n_accum_bits, n_layers, activation, route, other):
     arguments = {

@@ -29,6 +29,7 @@ from veil.fhe import DEFAULT_GLOBAL_P_ERROR, DEFAULT_P_ERROR
 from veil.quantization import check_fhe_mode
 from veil.torch import build_quantized_module, torch_to_onnx
 
+from ._budget_schedule import GradualAccumulatorBudget
 from ._files import estimator_to_content
 from ._qnn_module import DEFAULT_N_LAYERS as SPARSE_QNN_DEFAULT_N_LAYERS
 from ._qnn_module import SparseQuantNeuralNetwork
@@ -251,10 +252,19 @@ class BaseQuantizedNeuralNet(BaseEstimator):
             batch_size=self.batch_size,
             iterator_train__shuffle=self.iterator_train__shuffle,
             train_split=self.train_split,
-            callbacks=self.callbacks,
+            callbacks=self._training_callbacks(),
             verbose=self.verbose,
             **routed,
         )
+
+    def _training_callbacks(self):
+        """The user's callbacks after Veil's own ``accumulator_budget`` one (gradual pruning).
+
+        ``callbacks="disable"`` is skorch's switch for no callbacks at all, this one included.
+        """
+        if isinstance(self.callbacks, str) and self.callbacks == "disable":
+            return self.callbacks
+        return [("accumulator_budget", GradualAccumulatorBudget()), *(self.callbacks or [])]
 
     def _train(self, net, X: np.ndarray, y_train: np.ndarray, **fit_params) -> None:
         net.partial_fit(X, y_train, **fit_params)

@@ -25,7 +25,6 @@ from ._base import (
 from ._qnn_module import (
     DEFAULT_MIN_HIDDEN_NEURONS,
     DEFAULT_N_A_BITS,
-    DEFAULT_N_ACCUM_BITS,
     DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
     DEFAULT_N_W_BITS,
 )
@@ -48,9 +47,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         :meth:`prune`; pruned neurons cost no table lookup).
     module__n_w_bits, module__n_a_bits : int, default=2 and 3
         Bits of the weights, and of the inputs and activations.
-    module__n_accum_bits : int, default=4
+    module__n_accum_bits : int or None, default=None
         Largest bit-width of any hidden layer's integer accumulator, guaranteed for every input: the
-        precision of the table lookups, the main lever on encrypted latency.
+        precision of the table lookups, the main lever on encrypted latency. None: 4 bits up to 32
+        features, 5 bits above (a neuron then reads four inputs instead of two).
     module__n_prune_neurons_percentage : float, default=0.0
         Share of hidden neurons removed; set by :meth:`prune`.
     module__activation_function : torch.nn.Module subclass, default=torch.nn.ReLU
@@ -132,7 +132,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         module__n_hidden_neurons_multiplier=DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
         module__n_w_bits=DEFAULT_N_W_BITS,
         module__n_a_bits=DEFAULT_N_A_BITS,
-        module__n_accum_bits=DEFAULT_N_ACCUM_BITS,
+        module__n_accum_bits=None,
         module__n_prune_neurons_percentage=0.0,
         module__activation_function=nn.ReLU,
         module__quant_narrow=False,

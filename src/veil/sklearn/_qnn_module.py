@@ -69,6 +69,12 @@ DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER = 1
 DEFAULT_N_W_BITS = 2
 DEFAULT_N_A_BITS = 3
 DEFAULT_N_ACCUM_BITS = 4
+# With 3-bit inputs and ternary weights a 4-bit accumulator reads two inputs, a 5-bit one four. Measured
+# with gradual pruning over seeds 0-4 (benchmarks/explorations/2026-11-22-straight-through): digits' 64
+# features lost 3.1 points against the float MLP at 4 bits and 1.2 at 5 bits (63 lookups, 26 ms each),
+# while breast-cancer's 30 already matched it at 4 bits. Past this many features, hidden layers get 5 bits.
+WIDE_INPUT_FEATURES = 32
+WIDE_INPUT_N_ACCUM_BITS = 5
 DEFAULT_ACCUMULATOR_ROUTE = "prune"
 # The output layer's accumulator feeds no table lookup: it is decrypted as is. Measured on breast-cancer
 # with 5-bit hidden accumulators, a 7-bit output accumulator left concrete's parameters and cost unchanged
@@ -77,8 +83,6 @@ DEFAULT_ACCUMULATOR_ROUTE = "prune"
 DEFAULT_MIN_OUTPUT_ACCUM_BITS = 7
 DEFAULT_MIN_HIDDEN_NEURONS = 32
 
-STRAIGHT_THROUGH = False
-INPUT_BITS = None
 MIN_QUANT_BITS = 2
 MAX_QUANT_BITS = 8
 
@@ -97,6 +101,11 @@ _WEIGHT_QUANTIZERS = {
     "a2q_plus": Int8AccumulatorAwareZeroCenterWeightQuant,
 }
 ACCUMULATOR_ROUTES = tuple(_WEIGHT_QUANTIZERS)
+
+
+def default_n_accum_bits(input_dim: int) -> int:
+    """Hidden accumulator budget for ``n_accum_bits=None``: 4 bits up to 32 input features, 5 above."""
+    return DEFAULT_N_ACCUM_BITS if input_dim <= WIDE_INPUT_FEATURES else WIDE_INPUT_N_ACCUM_BITS
 
 
 def _integer_range(bit_width: int, signed: bool, narrow: bool) -> tuple[int, int]:
@@ -130,21 +139,6 @@ def _match_pruning_state(module, state_dict, prefix, *_) -> None:
             state_dict[key] = state_dict.pop(key + "_orig") * state_dict.pop(key + "_mask")
 
 
-class _StraightThroughMask(prune.CustomFromMask):
-    """Pruning whose forward pass uses the masked weight and whose backward pass is the dense one.
-
-    With torch's own masking, a pruned weight gets no gradient and stays frozen at its value, so which
-    weights a neuron keeps is decided by the initialization. Here every weight follows the gradient of the
-    masked network (a straight-through estimator of the mask), so a pruned weight that would lower the loss
-    grows until it displaces a kept one when the mask is next refreshed.
-    """
-
-    def apply_mask(self, module: nn.Module) -> torch.Tensor:
-        orig = getattr(module, self._tensor_name + "_orig")
-        mask = getattr(module, self._tensor_name + "_mask")
-        return orig + (orig * mask.to(dtype=orig.dtype) - orig).detach()
-
-
 class SparseQuantNeuralNetwork(nn.Module):
     """Quantization-aware MLP whose integer accumulators never exceed their bit budgets.
 
@@ -157,7 +151,9 @@ class SparseQuantNeuralNetwork(nn.Module):
         n_w_bits: bits of the (symmetric, narrow-range) integer weights, 2 to 8.
         n_a_bits: bits of the quantized input and of every quantized activation, 2 to 8.
         n_accum_bits: bits of the signed integer accumulator of each hidden layer, worst case over all inputs:
-            these accumulators are what the table lookups read, so they set the lookups' precision.
+            these accumulators are what the table lookups read, so they set the lookups' precision. ``None``
+            (default) chooses from ``input_dim`` (see ``default_n_accum_bits``), and at least what one input
+            times one weight needs; the attribute holds the chosen value.
         n_prune_neurons_percentage: fraction in [0, 1) of each hidden layer's neurons to prune, those with the
             smallest L2 weight norm when pruning is enabled (``"prune"`` route only).
         activation_function: a ``torch.nn.Module`` subclass, instantiated once per hidden layer.
@@ -175,6 +171,10 @@ class SparseQuantNeuralNetwork(nn.Module):
 
     Pruning is enabled at construction (``"prune"`` route, or neuron pruning) and made permanent, with a
     final check of every accumulator, by ``on_train_end``.
+
+    While training, the ``"prune"`` route's masks use every budget plus ``budget_slack_bits`` (0 unless set),
+    so that a schedule can start dense and tighten (the estimators lower it from 8 to 0 over the first 60%
+    of the epochs). ``make_pruning_permanent`` resets it to 0 first: the final bound is the real one.
 
     Raises:
         ValueError: a parameter is out of range, or ``n_accum_bits`` cannot hold even one input times one
@@ -197,7 +197,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         n_hidden_neurons_multiplier: int = DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
         n_w_bits: int = DEFAULT_N_W_BITS,
         n_a_bits: int = DEFAULT_N_A_BITS,
-        n_accum_bits: int = DEFAULT_N_ACCUM_BITS,
+        n_accum_bits: int | None = None,
         n_prune_neurons_percentage: float = 0.0,
         activation_function: type[nn.Module] = nn.ReLU,
         quant_narrow: bool = False,
@@ -251,8 +251,9 @@ class SparseQuantNeuralNetwork(nn.Module):
             value = getattr(self, name)
             if not _is_integer(value) or not MIN_QUANT_BITS <= value <= MAX_QUANT_BITS:
                 raise _invalid(name, f"an integer between {MIN_QUANT_BITS} and {MAX_QUANT_BITS}", value)
-        if not _is_integer(self.n_accum_bits) or self.n_accum_bits < MIN_QUANT_BITS:
-            raise _invalid("n_accum_bits", f"an integer >= {MIN_QUANT_BITS}", self.n_accum_bits)
+        accum_bits = self.n_accum_bits
+        if accum_bits is not None and (not _is_integer(accum_bits) or accum_bits < MIN_QUANT_BITS):
+            raise _invalid("n_accum_bits", f"None or an integer >= {MIN_QUANT_BITS}", self.n_accum_bits)
         output_bits = self.n_accum_bits_output
         if output_bits is not None and (not _is_integer(output_bits) or output_bits < MIN_QUANT_BITS):
             raise _invalid("n_accum_bits_output", f"None or an integer >= {MIN_QUANT_BITS}", output_bits)
@@ -278,6 +279,8 @@ class SparseQuantNeuralNetwork(nn.Module):
             )
 
         minimum = self.min_accumulator_bits()
+        if self.n_accum_bits is None:
+            self.n_accum_bits = max(default_n_accum_bits(self.input_dim), minimum)
         for name, value in (("n_accum_bits", self.n_accum_bits), ("n_accum_bits_output", output_bits)):
             if value is not None and value < minimum:
                 raise ValueError(
@@ -327,7 +330,7 @@ class SparseQuantNeuralNetwork(nn.Module):
             self.n_outputs,
         ]
         formats = self._layer_input_formats()
-        self.input_quant = self._make_quantizer(*formats[0], bits=INPUT_BITS)
+        self.input_quant = self._make_quantizer(*formats[0])
         weight_options = {
             "weight_quant": _WEIGHT_QUANTIZERS[self.accumulator_route],
             "weight_bit_width": self.n_w_bits,
@@ -347,10 +350,10 @@ class SparseQuantNeuralNetwork(nn.Module):
         self.activations = nn.ModuleList(self.activation_function() for _ in range(self.n_layers - 1))
         self.activation_quants = nn.ModuleList(self._make_quantizer(*fmt) for fmt in formats[1:])
 
-    def _make_quantizer(self, signed: bool, narrow: bool, bits=None) -> qnn.QuantIdentity:
+    def _make_quantizer(self, signed: bool, narrow: bool) -> qnn.QuantIdentity:
         return qnn.QuantIdentity(
             act_quant=_activation_quantizer(signed, self.power_of_two_scaling),
-            bit_width=bits or self.n_a_bits,
+            bit_width=self.n_a_bits,
             collect_stats_steps=ACTIVATION_STATS_STEPS,
             signed=signed,
             narrow_range=narrow,
@@ -483,10 +486,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         for k in self._pruned_layer_indices():
             linear = self.linears[k]
             if not prune.is_pruned(linear):
-                if STRAIGHT_THROUGH:
-                    _StraightThroughMask.apply(linear, "weight", mask=torch.ones_like(linear.weight))
-                else:
-                    prune.custom_from_mask(linear, "weight", torch.ones_like(linear.weight))
+                prune.custom_from_mask(linear, "weight", torch.ones_like(linear.weight))
         self._refresh_masks()
 
     def _neuron_mask(self, linear: qnn.QuantLinear) -> torch.Tensor | None:

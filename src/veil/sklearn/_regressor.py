@@ -22,7 +22,6 @@ from ._base import (
 from ._qnn_module import (
     DEFAULT_MIN_HIDDEN_NEURONS,
     DEFAULT_N_A_BITS,
-    DEFAULT_N_ACCUM_BITS,
     DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
     DEFAULT_N_W_BITS,
 )
@@ -67,7 +66,7 @@ class NeuralNetRegressor(MultiOutputMixin, RegressorMixin, BaseQuantizedNeuralNe
         module__n_hidden_neurons_multiplier=DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
         module__n_w_bits=DEFAULT_N_W_BITS,
         module__n_a_bits=DEFAULT_N_A_BITS,
-        module__n_accum_bits=DEFAULT_N_ACCUM_BITS,
+        module__n_accum_bits=None,
         module__n_prune_neurons_percentage=0.0,
         module__activation_function=nn.ReLU,
         module__quant_narrow=False,
