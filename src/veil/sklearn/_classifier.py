@@ -75,6 +75,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     train_split : callable or None, default=None
         skorch's validation split (e.g. ``skorch.dataset.ValidSplit(5)``); None trains on all the data.
     callbacks : list of skorch callbacks, or None
+        Run after Veil's own ``accumulator_budget`` callback, which prunes gradually: every accumulator
+        budget starts 8 bits loose and reaches its real value at 60% of ``max_epochs`` (tune it with
+        ``callbacks__accumulator_budget__start_bits`` and ``__ramp_fraction``; ``start_bits=0`` enforces
+        the budget from the first step). ``"disable"`` removes every callback, this one included.
     verbose : int, default=0
         Print skorch's per-epoch log when positive.
     classes : array-like or None, default=None

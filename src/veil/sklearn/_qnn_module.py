@@ -52,14 +52,13 @@ from veil.sklearn._accumulator import (
 
 __all__ = ["SparseQuantNeuralNetwork"]
 
-# Defaults chosen by measurement (benchmarks/explorations/2026-11-22-*, 50 epochs, 2 seeds, 5 data sets).
-# A lookup's cost grows steeply with its precision (11 ms at 4 bits, 26 at 5, 60 at 6), so the hidden
-# accumulators, which the lookups read, get 4 bits: one hidden layer of max(n_features, 16) neurons with
-# 4-bit lookups was as accurate as 5-bit ones on digits (-1.4/-2.9 points against the float MLP, 5 bits
-# -2.5/-3.3) and breast-cancer, at 2.4x less cost per lookup (moons needed the width floor below), and
-# as 4 * n_features neurons with 6-bit lookups (digits -2.0) at 1/20 of the cost. Ternary weights and
-# 3-bit activations were kept from the first measurement (they matched 3/3/8 bits within noise). The
-# width floor became 32 afterwards (see min_hidden_neurons).
+# Defaults chosen by measurement (benchmarks/explorations/2026-11-22-*, 50 epochs, 5 data sets). A
+# lookup's cost grows steeply with its precision (11 ms at 4 bits, 26 at 5, 60 at 6), and the hidden
+# accumulators are what the lookups read: one hidden layer of max(n_features, 32) neurons with 4-bit
+# accumulators, 5-bit past 32 features (see WIDE_INPUT_FEATURES). The old default of 4 * n_features
+# neurons with 6-bit lookups was no more accurate on digits (-2.0 points against the float MLP) at 20x the
+# cost. Ternary weights and 3-bit activations were kept from the first measurement (they matched 3/3/8
+# bits within noise; with unbounded accumulators they lose nothing on digits).
 DEFAULT_N_LAYERS = 2
 # Activation scales come from running statistics over this many training steps, then become learned
 # parameters. Measured with 50 epochs, two seeds, five datasets: Brevitas' 300 gives mean accuracy 0.948,
@@ -71,8 +70,9 @@ DEFAULT_N_A_BITS = 3
 DEFAULT_N_ACCUM_BITS = 4
 # With 3-bit inputs and ternary weights a 4-bit accumulator reads two inputs, a 5-bit one four. Measured
 # with gradual pruning over seeds 0-4 (benchmarks/explorations/2026-11-22-straight-through): digits' 64
-# features lost 3.1 points against the float MLP at 4 bits and 1.2 at 5 bits (63 lookups, 26 ms each),
-# while breast-cancer's 30 already matched it at 4 bits. Past this many features, hidden layers get 5 bits.
+# features lost 3.1 points against the float MLP on average at 4 bits and 1.9 at 5 bits (63 lookups,
+# 26 ms each), while breast-cancer's 30 stayed within 1.3 at 4 bits. Past this many features, hidden
+# layers get 5 bits.
 WIDE_INPUT_FEATURES = 32
 WIDE_INPUT_N_ACCUM_BITS = 5
 DEFAULT_ACCUMULATOR_ROUTE = "prune"
