@@ -38,6 +38,18 @@ for seed in map(int, seeds):
         Xtr, Xte, ytr, yte = _split(X, y, task)
         t = time.perf_counter()
         extra = {}
+        if variant == "decay":  # built-in schedule, and the learning rate decays once the budget is closed
+            import math
+
+            from skorch.callbacks import LRScheduler
+            from torch.optim.lr_scheduler import LambdaLR
+
+            def factor(epoch, closed=30, total=50):
+                if epoch < closed:
+                    return 1.0
+                return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (epoch - closed) / (total - closed)))
+
+            extra["callbacks"] = [LRScheduler(policy=LambdaLR, lr_lambda=factor)]
         if variant.startswith("gradual"):  # gradual<start>_<ramp percent>
             start, ramp = variant[len("gradual"):].split("_")
             extra["callbacks"] = [BudgetSchedule(int(start), int(ramp) / 100)]
