@@ -476,3 +476,20 @@ def test_fit_runs_the_budget_schedule_before_user_callbacks():
     assert (
         dict(slow.fit(X.astype(np.float32), y).skorch_net_.callbacks_)["accumulator_budget"].start_bits == 0
     )
+
+
+def test_mid_rise_inputs_are_shifted_on_the_client_before_quantization():
+    X, y = make_classification(n_samples=80, n_features=5, n_informative=3, random_state=0)
+    X = X.astype(np.float32)
+    model = NeuralNetClassifier(max_epochs=3, random_state=0).fit(X, y)
+    shift = float(model.base_module_to_compile.input_shift)
+    quantizer = model.input_quantizers[0]
+    assert shift > 0  # half the input step (tested after the scale statistics in test_qnn_module)
+    expected = (
+        np.clip(np.rint((X - shift) / quantizer.scale), quantizer.qmin, quantizer.qmax) - quantizer.qmin
+    )
+    np.testing.assert_array_equal(model.quantized_module_.quantize_input(X), expected)
+    model.compile(X)
+    np.testing.assert_array_equal(model.predict(X, fhe="simulate"), model.predict(X, fhe="disable"))
+    tread = NeuralNetClassifier(max_epochs=3, module__mid_rise_inputs=False, random_state=0).fit(X, y)
+    assert float(tread.base_module_to_compile.input_shift) == 0.0

@@ -212,6 +212,23 @@ def test_default_accumulator_budget_follows_the_number_of_features():
         SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits=1)
 
 
+def test_mid_rise_inputs_follow_the_input_scale_and_default_by_feature_count():
+    assert SparseQuantNeuralNetwork(32, 2, 3).mid_rise_inputs is True
+    assert SparseQuantNeuralNetwork(33, 2, 3).mid_rise_inputs is False
+    with pytest.raises(ValueError, match="mid_rise_inputs must be None or a bool, got 'yes'"):
+        SparseQuantNeuralNetwork(4, 2, 3, mid_rise_inputs="yes")
+    for mid_rise in (True, False):
+        net = SparseQuantNeuralNetwork(4, 2, 3, mid_rise_inputs=mid_rise)
+        _hammer(net, steps=305, lr=0.001)  # past the 300 steps of scale statistics: the scale is learned
+        scale = float(net._quantized_input(net.input_quant, 4).scale)  # eval mode: no statistics step
+        assert float(net.input_shift) == (0.5 * scale if mid_rise else 0.0)
+    # A state dict saved before the shift existed loads, as no shift.
+    old_state = {k: v for k, v in net.state_dict().items() if k != "input_shift"}
+    fresh = SparseQuantNeuralNetwork(4, 2, 3, mid_rise_inputs=True)
+    fresh.load_state_dict(old_state)
+    assert float(fresh.input_shift) == 0.0
+
+
 def test_budget_slack_loosens_masks_while_training_and_is_dropped_at_the_end():
     net = SparseQuantNeuralNetwork(16, 2, 3, n_accum_bits=4, min_hidden_neurons=16)
     net.budget_slack_bits = 8

@@ -61,6 +61,7 @@ MODULE_PARAMS = (
     "power_of_two_scaling",
     "n_accum_bits_output",
     "min_hidden_neurons",
+    "mid_rise_inputs",
 )
 #: skorch components that take keyword arguments as ``<prefix>__<name>``, e.g. ``optimizer__weight_decay``.
 SKORCH_PREFIXES = (
@@ -105,6 +106,7 @@ class BaseQuantizedNeuralNet(BaseEstimator):
         module__power_of_two_scaling,
         module__n_accum_bits_output,
         module__min_hidden_neurons,
+        module__mid_rise_inputs,
         criterion,
         optimizer,
         lr,
@@ -130,6 +132,7 @@ class BaseQuantizedNeuralNet(BaseEstimator):
         self.module__power_of_two_scaling = module__power_of_two_scaling
         self.module__n_accum_bits_output = module__n_accum_bits_output
         self.module__min_hidden_neurons = module__min_hidden_neurons
+        self.module__mid_rise_inputs = module__mid_rise_inputs
         self.criterion = criterion
         self.optimizer = optimizer
         self.lr = lr

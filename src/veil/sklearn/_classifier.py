@@ -64,6 +64,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         more; with digits' 5-bit ones it doubled the keys at p_error 2^-40, but 6 bits lost 3-4 points.
     module__min_hidden_neurons : int, default=32
         The fewest neurons a hidden layer has, for data with few features.
+    module__mid_rise_inputs : bool or None, default=None
+        Quantize the inputs on a grid symmetric around zero (bins centred on odd multiples of half a
+        step) instead of one with a level at zero. None: up to 32 features, where it was measured better
+        (moons +2.6 points); digits lost 1.8 with it.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         Training loss on the network's logits. Class weights: ``criterion__weight``, one per class in the
         order of ``classes_`` (e.g. from ``sklearn.utils.class_weight.compute_class_weight``).
@@ -145,6 +149,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         module__power_of_two_scaling=True,
         module__n_accum_bits_output=None,
         module__min_hidden_neurons=DEFAULT_MIN_HIDDEN_NEURONS,
+        module__mid_rise_inputs=None,
         criterion=nn.CrossEntropyLoss,
         optimizer=optim.Adam,
         lr=DEFAULT_LR,
@@ -172,6 +177,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
             module__power_of_two_scaling=module__power_of_two_scaling,
             module__n_accum_bits_output=module__n_accum_bits_output,
             module__min_hidden_neurons=module__min_hidden_neurons,
+            module__mid_rise_inputs=module__mid_rise_inputs,
             criterion=criterion,
             optimizer=optimizer,
             lr=lr,
