@@ -136,8 +136,8 @@ def _invalid(name: str, expected: str, value) -> ValueError:
 
 
 def _match_pruning_state(module, state_dict, prefix, *_) -> None:
-    """Let a state dict saved with or without pruning masks load into a module in either state."""
-    state_dict.setdefault(f"{prefix}input_shift", torch.zeros(()))  # saved before inputs were shifted
+    """Let a state dict saved with or without pruning masks, or before inputs were shifted, load."""
+    state_dict.setdefault(f"{prefix}input_shift", torch.zeros(()))  # no shift: the grid it was trained on
     for k, linear in enumerate(module.linears):
         key = f"{prefix}linears.{k}.weight"
         if prune.is_pruned(linear) and key in state_dict:
@@ -178,9 +178,10 @@ class SparseQuantNeuralNetwork(nn.Module):
             them end idle (moons kept 6 of 16) and are removed from the circuit; 32 took moons from -10.8
             and -4.4 points against the float MLP to -1.6 and -2.0, for 13-18 lookups.
         mid_rise_inputs: shift the model's inputs by half the input quantizer's step before quantizing them,
-            so that its levels sit at odd multiples of half a step, symmetric around zero (e.g. -1.75 to
-            1.75 instead of -2 to 1.5). The shift is the ``input_shift`` buffer, followed during training
-            and a constant once trained (the client subtracts it). ``None`` (default): up to 32 features.
+            so that its levels sit at odd multiples of half a step, symmetric around zero (3 bits at a step
+            of 0.5: -1.75 to 1.75 instead of -2 to 1.5). The shift is the ``input_shift`` buffer, followed
+            during training and a constant once trained (the client subtracts it). ``None`` (default): up
+            to 32 features.
 
     Pruning is enabled at construction (``"prune"`` route, or neuron pruning) and made permanent, with a
     final check of every accumulator, by ``on_train_end``.
