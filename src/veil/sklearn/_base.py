@@ -31,7 +31,7 @@ from veil.torch import build_quantized_module, torch_to_onnx
 
 from ._budget_schedule import GradualAccumulatorBudget
 from ._files import estimator_to_content
-from ._qnn_module import DEFAULT_N_LAYERS as SPARSE_QNN_DEFAULT_N_LAYERS
+from ._qnn_defaults import DEFAULT_N_LAYERS as SPARSE_QNN_DEFAULT_N_LAYERS
 from ._qnn_module import SparseQuantNeuralNetwork
 from ._torch_state import NetSnapshot, load_trained_weights, one_torch_thread, seeded_torch
 

@@ -22,7 +22,7 @@ from ._base import (
     DEFAULT_ROUNDING_THRESHOLD_BITS,
     BaseQuantizedNeuralNet,
 )
-from ._qnn_module import (
+from ._qnn_defaults import (
     DEFAULT_MIN_HIDDEN_NEURONS,
     DEFAULT_N_A_BITS,
     DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,

@@ -49,47 +49,19 @@ from veil.sklearn._accumulator import (
     max_fitting_inputs,
     signed_bit_width,
 )
+from veil.sklearn._qnn_defaults import (
+    ACTIVATION_STATS_STEPS,
+    DEFAULT_ACCUMULATOR_ROUTE,
+    DEFAULT_MIN_HIDDEN_NEURONS,
+    DEFAULT_MIN_OUTPUT_ACCUM_BITS,
+    DEFAULT_N_A_BITS,
+    DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
+    DEFAULT_N_W_BITS,
+    default_mid_rise_inputs,
+    default_n_accum_bits,
+)
 
 __all__ = ["SparseQuantNeuralNetwork"]
-
-# Defaults chosen by measurement (benchmarks/explorations/2026-11-22-*, 50 epochs, 5 data sets). A
-# lookup's cost grows steeply with its precision (11 ms at 4 bits, 26 at 5, 60 at 6), and the hidden
-# accumulators are what the lookups read: one hidden layer of max(n_features, 32) neurons with 4-bit
-# accumulators, 5-bit past 32 features (see WIDE_INPUT_FEATURES). The old default of 4 * n_features
-# neurons with 6-bit lookups was no more accurate on digits (-2.0 points against the float MLP) at 20x the
-# cost. Ternary weights and 3-bit activations were kept from the first measurement (they matched 3/3/8
-# bits within noise; with unbounded accumulators they lose nothing on digits).
-DEFAULT_N_LAYERS = 2
-# Activation scales come from running statistics over this many training steps, then become learned
-# parameters. Measured with 50 epochs, two seeds, five datasets: Brevitas' 300 gives mean accuracy 0.948,
-# 30 steps 0.930 (iris 0.947 against 0.855), so Brevitas' value stays.
-ACTIVATION_STATS_STEPS = 300
-DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER = 1
-DEFAULT_N_W_BITS = 2
-DEFAULT_N_A_BITS = 3
-DEFAULT_N_ACCUM_BITS = 4
-# With 3-bit inputs and ternary weights a 4-bit accumulator reads two inputs, a 5-bit one four. Measured
-# with gradual pruning over seeds 0-4 (benchmarks/explorations/2026-11-22-straight-through): digits' 64
-# features lost 3.1 points against the float MLP on average at 4 bits and 1.9 at 5 bits (63 lookups,
-# 26 ms each), while breast-cancer's 30 stayed within 1.3 at 4 bits. Past this many features, hidden
-# layers get 5 bits.
-WIDE_INPUT_FEATURES = 32
-WIDE_INPUT_N_ACCUM_BITS = 5
-DEFAULT_ACCUMULATOR_ROUTE = "prune"
-# The output layer's accumulator feeds no table lookup: it is decrypted as is. Measured on breast-cancer
-# with 5-bit hidden accumulators, a 7-bit output accumulator left concrete's parameters and cost unchanged
-# while an 8-bit one raised the cost 45%. Its budget is therefore at least 7 bits unless set explicitly.
-# With 5-bit output accumulators, digits lost 11 points against the float MLP; with 8 bits, 2.6. With
-# 5-bit hidden ones, digits' 7-bit output doubled the keys at p_error 2**-40 (110 MB, against 57 at 6
-# bits), but 6 bits lost 3.1 and 4.0 points on two seeds: 7 stays, and p_error 2**-32 brings the keys
-# to 54 MB.
-DEFAULT_MIN_OUTPUT_ACCUM_BITS = 7
-DEFAULT_MIN_HIDDEN_NEURONS = 32
-# A mid-rise input grid (levels at odd multiples of half the scale, none at zero) against the usual
-# mid-tread one, gradual pruning, seeds 0-4 (benchmarks/explorations/2026-11-22-straight-through): moons
-# +0.2 points against the float MLP instead of -2.4, iris -0.5 instead of +1.0, breast-cancer -0.7
-# instead of -1.3, wine 0 either way; but digits -3.7 instead of -1.9. Until that is understood, inputs
-# are mid-rise up to WIDE_INPUT_FEATURES features.
 
 MIN_QUANT_BITS = 2
 MAX_QUANT_BITS = 8
@@ -111,11 +83,6 @@ _WEIGHT_QUANTIZERS = {
 ACCUMULATOR_ROUTES = tuple(_WEIGHT_QUANTIZERS)
 
 
-def default_n_accum_bits(input_dim: int) -> int:
-    """Hidden accumulator budget for ``n_accum_bits=None``: 4 bits up to 32 input features, 5 above."""
-    return DEFAULT_N_ACCUM_BITS if input_dim <= WIDE_INPUT_FEATURES else WIDE_INPUT_N_ACCUM_BITS
-
-
 def _integer_range(bit_width: int, signed: bool, narrow: bool) -> tuple[int, int]:
     bits = torch.tensor(float(bit_width))
     return int(min_int(signed, narrow, bits)), int(max_int(signed, narrow, bits))
@@ -135,7 +102,7 @@ def _invalid(name: str, expected: str, value) -> ValueError:
     return ValueError(f"{name} must be {expected}, got {value!r}")
 
 
-def _match_pruning_state(module, state_dict, prefix, *_) -> None:
+def _adapt_saved_state(module, state_dict, prefix, *_) -> None:
     """Let a state dict saved with or without pruning masks, or before inputs were shifted, load."""
     state_dict.setdefault(f"{prefix}input_shift", torch.zeros(()))  # no shift: the grid it was trained on
     for k, linear in enumerate(module.linears):
@@ -246,7 +213,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         self._neuron_masks: list[torch.Tensor | None] = [None] * n_layers
         self.register_buffer("input_shift", torch.zeros(()))
         self._build_layers()
-        self.register_load_state_dict_pre_hook(_match_pruning_state)
+        self.register_load_state_dict_pre_hook(_adapt_saved_state)
         if self.accumulator_route == "prune" or self.n_prune_neurons_percentage > 0:
             self.enable_pruning()
 
@@ -286,7 +253,7 @@ class SparseQuantNeuralNetwork(nn.Module):
             if not isinstance(getattr(self, name), bool):
                 raise _invalid(name, "a bool", getattr(self, name))
         if self.mid_rise_inputs is None:
-            self.mid_rise_inputs = self.input_dim <= WIDE_INPUT_FEATURES
+            self.mid_rise_inputs = default_mid_rise_inputs(self.input_dim)
         elif not isinstance(self.mid_rise_inputs, bool):
             raise _invalid("mid_rise_inputs", "None or a bool", self.mid_rise_inputs)
         if self.accumulator_route not in ACCUMULATOR_ROUTES:
