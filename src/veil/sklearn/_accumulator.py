@@ -36,11 +36,6 @@ def _signed_limits(n_accum_bits: int) -> tuple[int, int]:
     return -(2 ** (n_accum_bits - 1)), 2 ** (n_accum_bits - 1) - 1
 
 
-def _as_int(bound) -> np.ndarray:
-    """An input bound as int64: a scalar for every input, or one value per input (the last axis)."""
-    return np.asarray(bound, dtype=np.int64)
-
-
 def _contributions(int_weight: np.ndarray, input_low: int, input_high: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-weight lowest and highest contribution ``w * x`` over ``x`` in ``[input_low, input_high]``."""
     at_low = int_weight * input_low
@@ -53,7 +48,7 @@ def accumulator_bounds(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lowest and highest accumulator value of each output neuron (row of ``int_weight``), over all inputs."""
     weights = np.asarray(np.rint(int_weight), dtype=np.int64)
-    lows, highs = _contributions(weights, _as_int(input_low), _as_int(input_high))
+    lows, highs = _contributions(weights, int(input_low), int(input_high))
     return lows.sum(axis=1), highs.sum(axis=1)
 
 
@@ -82,7 +77,7 @@ def fitting_mask(
     weights = np.asarray(np.rint(int_weight), dtype=np.int64)
     lowest, highest = _signed_limits(n_accum_bits)
     order = np.argsort(-np.asarray(priority, dtype=np.float64), axis=1, kind="stable")
-    contribution_low, contribution_high = _contributions(weights, _as_int(input_low), _as_int(input_high))
+    contribution_low, contribution_high = _contributions(weights, int(input_low), int(input_high))
     # One row per visiting position, contiguous, so that the loop below only touches views.
     sorted_low = np.ascontiguousarray(np.take_along_axis(contribution_low, order, axis=1).T)
     sorted_high = np.ascontiguousarray(np.take_along_axis(contribution_high, order, axis=1).T)
