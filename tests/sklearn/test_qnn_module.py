@@ -229,6 +229,39 @@ def test_mid_rise_inputs_follow_the_input_scale_and_default_by_feature_count():
     assert float(fresh.input_shift) == 0.0
 
 
+def _eval_scales(net: SparseQuantNeuralNetwork) -> list[float]:
+    return [float(net._quantized_input(q, linear.in_features).scale) for q, linear in net._layer_inputs()]
+
+
+def test_training_ends_on_the_scales_of_its_last_step_and_the_shift_uses_the_current_scale():
+    net = SparseQuantNeuralNetwork(4, 2, 3, mid_rise_inputs=True)
+    _hammer(net, steps=305, lr=0.001)  # past the scale statistics: the power-of-two scales are learned
+    seen = []
+    net.input_quant.register_forward_hook(lambda module, args, out: seen.append(args[0].detach().clone()))
+    net.train()
+    net(torch.zeros(2, 4))  # a training step's forward pass, with no optimizer step after it
+    scales = _eval_scales(net)
+    # The shift subtracted in this step is half of this step's input scale (zero rows: input == -shift).
+    (step_input,) = [x for x in seen if x.shape == (2, 4)]  # the others are one-row scale probes
+    assert torch.equal(step_input, torch.full((2, 4), -0.5 * scales[0]))
+    # An optimizer step that crosses a log-scale's rounding boundary doubles the scale...
+    with torch.no_grad():
+        for parameter in net._learned_scales():
+            parameter += 1.0
+    assert _eval_scales(net) == [2 * scale for scale in scales]
+    # ...and the finished model goes back to the scales its last step trained with, shift included.
+    net.on_train_end()
+    assert _eval_scales(net) == scales
+    assert float(net.input_shift) == 0.5 * scales[0]
+
+
+def test_restoring_step_scales_before_any_training_step_changes_nothing():
+    net = SparseQuantNeuralNetwork(4, 2, 3)
+    before = [parameter.clone() for parameter in net._learned_scales()]
+    net.restore_step_scales()
+    assert all(torch.equal(a, b) for a, b in zip(before, net._learned_scales(), strict=True))
+
+
 def test_budget_slack_loosens_masks_while_training_and_is_dropped_at_the_end():
     net = SparseQuantNeuralNetwork(16, 2, 3, n_accum_bits=4, min_hidden_neurons=16)
     net.budget_slack_bits = 8

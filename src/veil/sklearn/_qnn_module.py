@@ -151,7 +151,9 @@ class SparseQuantNeuralNetwork(nn.Module):
             to 32 features.
 
     Pruning is enabled at construction (``"prune"`` route, or neuron pruning) and made permanent, with a
-    final check of every accumulator, by ``on_train_end``.
+    final check of every accumulator, by ``on_train_end``. ``on_train_end`` first puts back the input and
+    activation scales that the last training step used, in case the optimizer's last step moved a
+    power-of-two scale to the next power.
 
     While training, the ``"prune"`` route's masks use every budget plus ``budget_slack_bits`` (0 unless set),
     so that a schedule can start dense and tighten (the estimators lower it from 8 to 0 over the first 60%
@@ -355,15 +357,40 @@ class SparseQuantNeuralNetwork(nn.Module):
         """Fake-quantized forward pass: float in, float out (the last layer has no output quantizer)."""
         if self.training and self.accumulator_route == "prune" and self._pruning_installed():
             self._refresh_masks()
+        if self.training:
+            self._record_step_scales()
         out = self.input_quant(x - self.input_shift)
-        if self.training and self.mid_rise_inputs:
-            with torch.no_grad():
-                self.input_shift.fill_(0.5 * float(out.scale.reshape(-1)[0]))
         for k, linear in enumerate(self.linears):
             out = linear(out)
             if k < self.n_layers - 1:
                 out = self.activation_quants[k](self.activations[k](out))
         return out
+
+    def _record_step_scales(self) -> None:
+        """Note the learned scales this training step uses, and shift the inputs by half the input step.
+
+        With power-of-two scales, a learned log-scale at a rounding boundary flips the scale from one
+        step to the next: the optimizer's last step can leave the model on a scale it was not trained
+        with (measured on circles: 58% training accuracy instead of 95%). ``on_train_end`` puts back the
+        values recorded here. The shift is taken from the scale this step uses, before quantizing.
+        """
+        self._step_scales = [parameter.detach().clone() for parameter in self._learned_scales()]
+        if self.mid_rise_inputs:
+            scale = self._quantized_input(self.input_quant, self.input_dim).scale
+            self.input_shift.fill_(0.5 * float(scale.reshape(-1)[0]))
+
+    def _learned_scales(self) -> list[nn.Parameter]:
+        """The learned scale parameters of the input and activation quantizers."""
+        return [p for quantizer in (self.input_quant, *self.activation_quants) for p in quantizer.parameters()]
+
+    def restore_step_scales(self) -> None:
+        """Put back the quantizer scales of the last training step (no-op before any training step)."""
+        recorded = getattr(self, "_step_scales", None)
+        if recorded is None:
+            return
+        with torch.no_grad():
+            for parameter, value in zip(self._learned_scales(), recorded, strict=True):
+                parameter.copy_(value)
 
     # ------------------------------------------------------------------------------------------------
     # accumulators
@@ -530,6 +557,8 @@ class SparseQuantNeuralNetwork(nn.Module):
         self._neuron_masks = [None] * self.n_layers
 
     def on_train_end(self) -> None:
-        """Finalize after training: make pruning permanent and check every accumulator against the budget."""
+        """Finalize after training: restore the last step's quantizer scales, make pruning permanent and
+        check every accumulator against the budget."""
+        self.restore_step_scales()
         self.make_pruning_permanent()
         self.check_accumulators()
