@@ -371,7 +371,8 @@ class SparseQuantNeuralNetwork(nn.Module):
 
     def _learned_scales(self) -> list[nn.Parameter]:
         """The learned scale parameters of the input and activation quantizers."""
-        return [p for quantizer in (self.input_quant, *self.activation_quants) for p in quantizer.parameters()]
+        quantizers = (self.input_quant, *self.activation_quants)
+        return [parameter for quantizer in quantizers for parameter in quantizer.parameters()]
 
     def restore_step_scales(self) -> None:
         """Put back the quantizer scales of the last training step (no-op before any training step).
@@ -553,8 +554,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         self._neuron_masks = [None] * self.n_layers
 
     def on_train_end(self) -> None:
-        """Finalize after training: restore the last step's quantizer scales, make pruning permanent and
-        check every accumulator against the budget."""
+        """Finalize after training: last step's quantizer scales, permanent pruning, checked accumulators."""
         self.restore_step_scales()
         self.make_pruning_permanent()
         self.check_accumulators()
