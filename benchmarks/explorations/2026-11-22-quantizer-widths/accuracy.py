@@ -9,14 +9,11 @@ neuron read more inputs within the same accumulator budget, at no cost in latenc
 """
 import json
 import sys
-import time
 
-import numpy as np
 import torch
+from scoring import score
 
 import veil.sklearn._qnn_module as qnn_module
-from benchmarks.run import _datasets, _split
-from veil.sklearn import NeuralNetClassifier
 
 input_bits, hidden_bits = int(sys.argv[1]), int(sys.argv[2])
 datasets, seeds, out = sys.argv[3].split(","), sys.argv[4].split(","), sys.argv[5]
@@ -48,25 +45,5 @@ def build_layers(self):
 
 
 qnn_module.SparseQuantNeuralNetwork._build_layers = build_layers
-torch.set_num_threads(1)
-data = _datasets()
-for seed in map(int, seeds):
-    for dataset in datasets:
-        X, y, task = data[dataset]
-        Xtr, Xte, ytr, yte = _split(X, y, task)
-        t = time.perf_counter()
-        model, float_model = NeuralNetClassifier(max_epochs=50, random_state=seed, **params).fit_benchmark(Xtr, ytr)
-        fit_s = time.perf_counter() - t
-        model.compile(Xtr)
-        st = model.fhe_circuit.statistics
-        clear = model.predict(Xte, fhe="disable")
-        sim = model.predict(Xte, fhe="simulate")
-        row = {"input_bits": input_bits, "hidden_bits": hidden_bits, "params": params, "dataset": dataset,
-               "seed": seed, "float_acc": float(np.mean(float_model.predict(Xte) == yte)),
-               "sim_acc": float(np.mean(sim == yte)), "clear_equals_sim": bool(np.array_equal(clear, sim)),
-               "fit_s": round(fit_s, 1), "lookups": st.table_lookups_by_bit_width,
-               "max_bit_width": st.max_bit_width}
-        row["delta"] = row["sim_acc"] - row["float_acc"]
-        print(json.dumps(row), flush=True)
-        with open(out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+score(f"in{input_bits}_hidden{hidden_bits}", datasets, seeds, out, params,
+      extra=lambda model, X_test: {"input_bits": input_bits, "hidden_bits": hidden_bits})

@@ -10,14 +10,12 @@ Usage (repository root, PYTHONPATH=.): choose_scales.py <datasets> <seeds> <out.
 """
 import json
 import sys
-import time
 
 import numpy as np
 import torch
+from scoring import score
 from skorch.callbacks import Callback
 
-from benchmarks.run import _datasets, _split
-from veil.sklearn import NeuralNetClassifier
 
 datasets, seeds, out = sys.argv[1].split(","), sys.argv[2].split(","), sys.argv[3]
 params = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
@@ -59,27 +57,5 @@ class ChooseScales(Callback):
         module.train()
 
 
-torch.set_num_threads(1)
-data = _datasets()
-for seed in map(int, seeds):
-    for dataset in datasets:
-        X, y, task = data[dataset]
-        Xtr, Xte, ytr, yte = _split(X, y, task)
-        t = time.perf_counter()
-        model, float_model = NeuralNetClassifier(
-            max_epochs=50, random_state=seed, callbacks=[ChooseScales()], **params
-        ).fit_benchmark(Xtr, ytr)
-        fit_s = time.perf_counter() - t
-        model.compile(Xtr)
-        st = model.fhe_circuit.statistics
-        clear = model.predict(Xte, fhe="disable")
-        sim = model.predict(Xte, fhe="simulate")
-        row = {"variant": "choose_scales", "params": params, "dataset": dataset, "seed": seed,
-               "float_acc": float(np.mean(float_model.predict(Xte) == yte)),
-               "sim_acc": float(np.mean(sim == yte)), "clear_equals_sim": bool(np.array_equal(clear, sim)),
-               "choices": CHOICES[-1], "fit_s": round(fit_s, 1), "lookups": st.table_lookups_by_bit_width,
-               "max_bit_width": st.max_bit_width}
-        row["delta"] = row["sim_acc"] - row["float_acc"]
-        print(json.dumps(row), flush=True)
-        with open(out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+score("choose_scales", datasets, seeds, out, params, callbacks=[ChooseScales()],
+      extra=lambda model, X_test: {"choices": CHOICES[-1]})

@@ -10,14 +10,12 @@ Usage (repository root, PYTHONPATH=.): feature_affine.py <datasets> <seeds> <out
 """
 import json
 import sys
-import time
 
 import numpy as np
 import torch
+from scoring import score
 
 import veil.sklearn._qnn_module as qnn_module
-from benchmarks.run import _datasets, _split
-from veil.sklearn import NeuralNetClassifier
 
 datasets, seeds, out = sys.argv[1].split(","), sys.argv[2].split(","), sys.argv[3]
 params = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
@@ -36,28 +34,14 @@ def forward(self, x):
 
 
 Net._build_layers, Net.forward = build_layers, forward
-torch.set_num_threads(1)
-data = _datasets()
-for seed in map(int, seeds):
-    for dataset in datasets:
-        X, y, task = data[dataset]
-        Xtr, Xte, ytr, yte = _split(X, y, task)
-        t = time.perf_counter()
-        model, float_model = NeuralNetClassifier(max_epochs=50, random_state=seed, **params).fit_benchmark(Xtr, ytr)
-        fit_s = time.perf_counter() - t
-        model.compile(Xtr)
-        st = model.fhe_circuit.statistics
-        clear = model.predict(Xte, fhe="disable")
-        sim = model.predict(Xte, fhe="simulate")
-        module = model.base_module_to_compile
-        row = {"variant": "feature_affine", "params": params, "dataset": dataset, "seed": seed,
-               "float_acc": float(np.mean(float_model.predict(Xte) == yte)),
-               "sim_acc": float(np.mean(sim == yte)), "clear_equals_sim": bool(np.array_equal(clear, sim)),
-               "torch_equals_clear": bool(np.array_equal(model.skorch_net_.predict(Xte.astype(np.float32)), np.searchsorted(model.classes_, clear))),
-               "scale_range": [round(float(module.feature_scale.min()), 2), round(float(module.feature_scale.max()), 2)],
-               "fit_s": round(fit_s, 1), "lookups": st.table_lookups_by_bit_width,
-               "max_bit_width": st.max_bit_width}
-        row["delta"] = row["sim_acc"] - row["float_acc"]
-        print(json.dumps(row), flush=True)
-        with open(out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+
+
+def learned_affine(model, X_test):
+    scale = model.base_module_to_compile.feature_scale.detach()
+    predicted = model.skorch_net_.predict(X_test.astype(np.float32))
+    clear = np.searchsorted(model.classes_, model.predict(X_test, fhe="disable"))
+    return {"torch_equals_clear": bool(np.array_equal(predicted, clear)),
+            "scale_range": [round(float(scale.min()), 2), round(float(scale.max()), 2)]}
+
+
+score("feature_affine", datasets, seeds, out, params, extra=learned_affine)

@@ -11,15 +11,13 @@ Usage (repository root, PYTHONPATH=.): feature_ranges.py <datasets> <seeds> <out
 """
 import json
 import sys
-import time
 
 import numpy as np
 import torch
+from scoring import score
 from torch.nn.utils import prune
 
 import veil.sklearn._qnn_module as qnn_module
-from benchmarks.run import _datasets, _split
-from veil.sklearn import NeuralNetClassifier
 from veil.sklearn._accumulator import fitting_mask
 
 datasets, seeds, out = sys.argv[1].split(","), sys.argv[2].split(","), sys.argv[3]
@@ -70,32 +68,12 @@ def refresh_masks(self):
 
 Net.forward = forward
 Net._refresh_masks = refresh_masks
-Net.check_accumulators = lambda self: None  # checked below through the compiled circuit's lookups
-torch.set_num_threads(1)
-data = _datasets()
-for seed in map(int, seeds):
-    for dataset in datasets:
-        X, y, task = data[dataset]
-        Xtr, Xte, ytr, yte = _split(X, y, task)
-        t = time.perf_counter()
-        model, float_model = NeuralNetClassifier(max_epochs=50, random_state=seed, **params).fit_benchmark(Xtr, ytr)
-        fit_s = time.perf_counter() - t
-        module = model.base_module_to_compile
-        low, high = module.feature_low.numpy(), module.feature_high.numpy()
-        Xte_clipped = np.clip(Xte.astype(np.float32), low, high)
-        model.compile(np.clip(Xtr.astype(np.float32), low, high))
-        st = model.fhe_circuit.statistics
-        clear = model.predict(Xte_clipped, fhe="disable")
-        sim = model.predict(Xte_clipped, fhe="simulate")
-        first = module.linears[0].weight.detach().numpy()
-        row = {"variant": "feature_ranges", "params": params, "dataset": dataset, "seed": seed,
-               "float_acc": float(np.mean(float_model.predict(Xte) == yte)),
-               "clear_acc": float(np.mean(clear == yte)), "sim_acc": float(np.mean(sim == yte)),
-               "clear_equals_sim": bool(np.array_equal(clear, sim)),
-               "first_layer_inputs_per_neuron": float(np.mean((first != 0).sum(1))),
-               "fit_s": round(fit_s, 1), "lookups": st.table_lookups_by_bit_width,
-               "max_bit_width": st.max_bit_width}
-        row["delta"] = row["clear_acc"] - row["float_acc"]
-        print(json.dumps(row), flush=True)
-        with open(out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+Net.check_accumulators = lambda self: None  # the compiled circuit's lookups are recorded instead
+
+
+def inputs_per_neuron(model, X_test):
+    first = model.base_module_to_compile.linears[0].weight.detach().numpy()
+    return {"first_layer_inputs_per_neuron": float(np.mean((first != 0).sum(1)))}
+
+
+score("feature_ranges", datasets, seeds, out, params, clip_inputs=True, extra=inputs_per_neuron)

@@ -11,14 +11,10 @@ Usage (repository root, PYTHONPATH=.): freeze_scales.py <fraction> <datasets> <s
 """
 import json
 import sys
-import time
 
-import numpy as np
-import torch
+from scoring import score
 from skorch.callbacks import Callback
 
-from benchmarks.run import _datasets, _split
-from veil.sklearn import NeuralNetClassifier
 
 fraction = float(sys.argv[1])
 datasets, seeds, out = sys.argv[2].split(","), sys.argv[3].split(","), sys.argv[4]
@@ -36,27 +32,4 @@ class FreezeScales(Callback):
                     parameter.requires_grad_(False)
 
 
-torch.set_num_threads(1)
-data = _datasets()
-for seed in map(int, seeds):
-    for dataset in datasets:
-        X, y, task = data[dataset]
-        Xtr, Xte, ytr, yte = _split(X, y, task)
-        t = time.perf_counter()
-        model, float_model = NeuralNetClassifier(
-            max_epochs=50, random_state=seed, callbacks=[FreezeScales(fraction)], **params
-        ).fit_benchmark(Xtr, ytr)
-        fit_s = time.perf_counter() - t
-        model.compile(Xtr)
-        st = model.fhe_circuit.statistics
-        clear = model.predict(Xte, fhe="disable")
-        sim = model.predict(Xte, fhe="simulate")
-        row = {"variant": f"freeze_scales_{fraction}", "params": params, "dataset": dataset, "seed": seed,
-               "float_acc": float(np.mean(float_model.predict(Xte) == yte)),
-               "sim_acc": float(np.mean(sim == yte)), "clear_equals_sim": bool(np.array_equal(clear, sim)),
-               "fit_s": round(fit_s, 1), "lookups": st.table_lookups_by_bit_width,
-               "max_bit_width": st.max_bit_width}
-        row["delta"] = row["sim_acc"] - row["float_acc"]
-        print(json.dumps(row), flush=True)
-        with open(out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+score(f"freeze_scales_{fraction}", datasets, seeds, out, params, callbacks=[FreezeScales(fraction)])

@@ -9,14 +9,11 @@ Usage (repository root, PYTHONPATH=.): span_budget.py <datasets> <seeds> <out.js
 """
 import json
 import sys
-import time
 
 import numpy as np
-import torch
+from scoring import score
 
 import veil.sklearn._qnn_module as qnn_module
-from benchmarks.run import _datasets, _split
-from veil.sklearn import NeuralNetClassifier
 
 datasets, seeds, out = sys.argv[1].split(","), sys.argv[2].split(","), sys.argv[3]
 params = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
@@ -41,29 +38,8 @@ def span_fitting_mask(int_weight, priority, input_low, input_high, n_accum_bits)
 
 
 qnn_module.fitting_mask = span_fitting_mask
-qnn_module.SparseQuantNeuralNetwork.check_accumulators = lambda self: None  # the circuit is checked below
-torch.set_num_threads(1)
-data = _datasets()
-for seed in map(int, seeds):
-    for dataset in datasets:
-        X, y, task = data[dataset]
-        Xtr, Xte, ytr, yte = _split(X, y, task)
-        t = time.perf_counter()
-        model, float_model = NeuralNetClassifier(max_epochs=50, random_state=seed, **params).fit_benchmark(Xtr, ytr)
-        fit_s = time.perf_counter() - t
-        model.compile(Xtr)
-        st = model.fhe_circuit.statistics
-        module = model.base_module_to_compile
-        budget = module.n_accum_bits
-        clear = model.predict(Xte, fhe="disable")
-        sim = model.predict(Xte, fhe="simulate")
-        row = {"variant": "span", "params": params, "dataset": dataset, "seed": seed,
-               "float_acc": float(np.mean(float_model.predict(Xte) == yte)),
-               "sim_acc": float(np.mean(sim == yte)), "clear_equals_sim": bool(np.array_equal(clear, sim)),
-               "fit_s": round(fit_s, 1), "lookups": st.table_lookups_by_bit_width,
-               "max_bit_width": st.max_bit_width, "hidden_budget": budget,
-               "output_budget": module.output_accum_bits}
-        row["delta"] = row["sim_acc"] - row["float_acc"]
-        print(json.dumps(row), flush=True)
-        with open(out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+qnn_module.SparseQuantNeuralNetwork.check_accumulators = lambda self: None  # the circuit is checked instead
+score("span", datasets, seeds, out, params, extra=lambda model, X_test: {
+    "hidden_budget": model.base_module_to_compile.n_accum_bits,
+    "output_budget": model.base_module_to_compile.output_accum_bits,
+})
