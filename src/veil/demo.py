@@ -18,6 +18,11 @@ from veil._exit import exit_with_status
 N_ENCRYPTED_ROWS = 8
 
 
+def _report(label: str, value: str) -> None:
+    """One line of the summary, the values aligned in a column."""
+    print(f"{label:<46}: {value}")
+
+
 def run(n_encrypted_rows: int = N_ENCRYPTED_ROWS) -> None:
     from veil.sklearn import NeuralNetClassifier
 
@@ -53,16 +58,16 @@ def run(n_encrypted_rows: int = N_ENCRYPTED_ROWS) -> None:
     simulated = model.predict(X_test, fhe="simulate")
 
     print()
-    print(f"float MLP (scikit-learn, same width) accuracy : {float_model.score(X_test, y_test):.3f}")
-    print(f"quantized, clear integers accuracy           : {np.mean(clear == y_test):.3f}")
-    print(f"FHE simulation accuracy                      : {np.mean(simulated == y_test):.3f}")
+    _report("float MLP (scikit-learn, same width) accuracy", f"{float_model.score(X_test, y_test):.3f}")
+    _report("quantized, clear integers accuracy", f"{np.mean(clear == y_test):.3f}")
+    _report("FHE simulation accuracy", f"{np.mean(simulated == y_test):.3f}")
     encrypted_accuracy = np.mean(encrypted == y_test[: len(rows)])
     same_as_clear = bool(np.all(encrypted == clear[: len(rows)]))
-    print(
-        f"encrypted accuracy on {len(rows):<3d} rows             : {encrypted_accuracy:.3f} "
-        f"(identical to clear on those rows: {same_as_clear})"
+    _report(
+        f"encrypted accuracy on {len(rows)} rows",
+        f"{encrypted_accuracy:.3f} (identical to clear on those rows: {same_as_clear})",
     )
-    print(f"encrypted latency                            : {seconds_per_row:.2f} s per row")
+    _report("encrypted latency", f"{seconds_per_row:.2f} s per row")
 
 
 def main() -> None:
