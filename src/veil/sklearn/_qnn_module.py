@@ -213,6 +213,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         self._validate_parameters()
 
         self._neuron_masks: list[torch.Tensor | None] = [None] * n_layers
+        self._step_scales: list[torch.Tensor] | None = None  # set by each training forward pass
         self.register_buffer("input_shift", torch.zeros(()))
         self._build_layers()
         self.register_load_state_dict_pre_hook(_adapt_saved_state)
@@ -382,7 +383,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         with (measured on circles: 58% accuracy on the training rows instead of 95%). Every training
         forward pass records its scales; the mid-rise shift it sets is half of that pass's input scale.
         """
-        recorded = getattr(self, "_step_scales", None)
+        recorded = getattr(self, "_step_scales", None)  # absent from modules pickled before it existed
         if recorded is None:
             return
         with torch.no_grad():
