@@ -21,6 +21,7 @@ from skorch.dataset import ValidSplit
 from veil.errors import InputValidationError, NotCompiledError
 from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor, SparseQuantNeuralNetwork
 from veil.sklearn._budget_schedule import GradualAccumulatorBudget
+from veil.sklearn._lr_decay import LateCosineDecay
 
 LABELS = np.array(["cat", "dog", "eel"])
 # Small and low-bit: fast to train and to compile (about a second).
@@ -476,6 +477,47 @@ def test_fit_runs_the_budget_schedule_before_user_callbacks():
     assert (
         dict(slow.fit(X.astype(np.float32), y).skorch_net_.callbacks_)["accumulator_budget"].start_bits == 0
     )
+
+
+def test_lr_decay_holds_then_anneals_the_weights_and_stops_the_scales():
+    decay = LateCosineDecay(hold_fraction=0.6, scales_fraction=0.9)
+    factors = [decay.factor(epoch, 50) for epoch in range(50)]
+    assert factors[:31] == [1.0] * 31  # epoch 30 starts the cosine at its top
+    assert factors[40] == pytest.approx(0.5)
+    assert 0 < factors[49] < 0.01
+    assert all(a > b for a, b in zip(factors[30:-1], factors[31:], strict=True))
+    assert [decay.scales_factor(epoch, 50) for epoch in range(50)] == [1.0] * 45 + [0.0] * 5
+    assert LateCosineDecay(hold_fraction=0).factor(0, 10) == 1.0
+    assert LateCosineDecay(scales_fraction=1).scales_factor(9, 10) == 1.0
+    with pytest.raises(ValueError, match=r"hold_fraction must be in \[0, 1\), got 1"):
+        LateCosineDecay(hold_fraction=1).factor(0, 10)
+    with pytest.raises(ValueError, match=r"scales_fraction must be in \(0, 1\], got 0"):
+        LateCosineDecay(scales_fraction=0).scales_factor(0, 10)
+
+
+def test_fit_anneals_the_weights_rate_and_stops_the_learned_scales_last():
+    rates = []
+
+    class RecordRates(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            rates.append([group["lr"] for group in net.optimizer_.param_groups])
+
+    X, y = make_classification(n_samples=64, n_features=6, n_informative=4, random_state=0)
+    X = X.astype(np.float32)
+    model = NeuralNetClassifier(max_epochs=10, lr=0.01, callbacks=[RecordRates()], random_state=0).fit(X, y)
+    scales_group, weights_group = model.skorch_net_.optimizer_.param_groups
+    module = model.base_module_to_compile
+    assert {id(p) for p in scales_group["params"]} == {id(p) for p in module.learned_scales()}
+    assert len(weights_group["params"]) == 2 * module.n_layers  # every weight and bias
+    assert [r[0] for r in rates] == [0.01] * 9 + [0.0]
+    # The cosine starts at epoch 6 (60% of 10) and falls over the last 4 epochs.
+    assert [r[1] for r in rates] == pytest.approx([0.01] * 7 + [0.008536, 0.005, 0.001464], abs=1e-6)
+    # Named like the budget callback: its parameters route, and None switches it off.
+    rates.clear()
+    NeuralNetClassifier(max_epochs=3, callbacks=[RecordRates()], callbacks__lr_decay=None).fit(X, y)
+    assert rates == [[0.005, 0.005]] * 3
+    held = NeuralNetClassifier(max_epochs=2, callbacks__lr_decay__hold_fraction=0.5, random_state=0)
+    assert dict(held.fit(X, y).skorch_net_.callbacks_)["lr_decay"].hold_fraction == 0.5
 
 
 def test_mid_rise_inputs_are_shifted_on_the_client_before_quantization():

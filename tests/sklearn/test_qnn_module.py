@@ -241,7 +241,7 @@ def test_training_ends_on_the_scales_of_its_last_step():
     scales = _eval_scales(net)
     # An optimizer step that crosses a log-scale's rounding boundary doubles the scale...
     with torch.no_grad():
-        for parameter in net._learned_scales():
+        for parameter in net.learned_scales():
             parameter += 1.0
     assert _eval_scales(net) == [2 * scale for scale in scales]
     # ...and the finished model goes back to the scales its last step trained with, shift included.
@@ -252,9 +252,9 @@ def test_training_ends_on_the_scales_of_its_last_step():
 
 def test_restoring_step_scales_before_any_training_step_changes_nothing():
     net = SparseQuantNeuralNetwork(4, 2, 3)
-    before = [parameter.clone() for parameter in net._learned_scales()]
+    before = [parameter.clone() for parameter in net.learned_scales()]
     net.restore_step_scales()
-    assert all(torch.equal(a, b) for a, b in zip(before, net._learned_scales(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(before, net.learned_scales(), strict=True))
 
 
 def test_budget_slack_loosens_masks_while_training_and_is_dropped_at_the_end():

@@ -8,6 +8,14 @@ Variants (epochs are 0-based, 50 in all; the accumulator budget closes at epoch 
     cosine        lr * (1 + cos(pi * epoch / 50)) / 2 over the whole run
     hold_cosine   lr until epoch 30, then a cosine from lr to 0 over the last 20 epochs
     hold_tenth    lr until epoch 30, then lr / 10
+    hold_cosine_weights   hold_cosine for the weights and biases only; the quantizers' learned
+                  log-scales keep lr to the end
+    scales_first  hold_cosine for the weights; the learned scales' cosine runs twice as fast (from
+                  epoch 30 to 0 at epoch 40), so the weights spend the last 10 epochs on final scales
+    scales_freeze_late    hold_cosine for the weights; the learned scales keep lr until epoch 45, then 0
+
+The library's own decay callback (a default since this exploration) is switched off, so every variant
+runs on the schedule it names.
 """
 import json
 import math
@@ -34,10 +42,31 @@ def hold_tenth(epoch):
     return 1.0 if epoch < BUDGET_CLOSED else 0.1
 
 
+def constant(epoch):
+    return 1.0
+
+
+def twice_as_fast(epoch):
+    return hold_cosine(BUDGET_CLOSED + 2 * (epoch - BUDGET_CLOSED)) if epoch < EPOCHS - 10 else 0.0
+
+
+def until_45(epoch):
+    return 1.0 if epoch < 45 else 0.0
+
+
+SCALE_FACTORS = {"hold_cosine_weights": constant, "scales_first": twice_as_fast, "scales_freeze_late": until_45}
+
+
 FACTORS = {"cosine": cosine, "hold_cosine": hold_cosine, "hold_tenth": hold_tenth}
 
 variant = sys.argv[1]
 datasets, seeds, out = sys.argv[2].split(","), sys.argv[3].split(","), sys.argv[4]
-params = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
-callback = ("lr_schedule", LRScheduler(policy=LambdaLR, lr_lambda=FACTORS[variant], step_every="epoch"))
+params = {"callbacks__lr_decay": None, **(json.loads(sys.argv[5]) if len(sys.argv) > 5 else {})}
+if variant in SCALE_FACTORS:
+    # skorch puts the matched group first and every other parameter in a last group.
+    params = {"optimizer__param_groups": [("*scaling_impl*", {})], **params}
+    factors = [SCALE_FACTORS[variant], hold_cosine]
+else:
+    factors = FACTORS[variant]
+callback = ("lr_schedule", LRScheduler(policy=LambdaLR, lr_lambda=factors, step_every="epoch"))
 score(variant, datasets, seeds, out, params, callbacks=[callback])

@@ -31,6 +31,7 @@ from veil.torch import build_quantized_module, torch_to_onnx
 
 from ._budget_schedule import GradualAccumulatorBudget
 from ._files import estimator_to_content
+from ._lr_decay import LEARNED_SCALES_PATTERN, LateCosineDecay
 from ._qnn_defaults import DEFAULT_N_LAYERS as SPARSE_QNN_DEFAULT_N_LAYERS
 from ._qnn_module import SparseQuantNeuralNetwork
 from ._torch_state import NetSnapshot, load_trained_weights, one_torch_thread, seeded_torch
@@ -242,6 +243,8 @@ class BaseQuantizedNeuralNet(BaseEstimator):
         weight = routed.get("criterion__weight")
         if weight is not None and not isinstance(weight, torch.Tensor):
             routed["criterion__weight"] = torch.as_tensor(np.asarray(weight, dtype=np.float32))
+        # The quantizers' learned scales in a group of their own, which the learning-rate decay leaves alone.
+        routed.setdefault("optimizer__param_groups", [(LEARNED_SCALES_PATTERN, {})])
         module_params = {f"module__{name}": getattr(self, f"module__{name}") for name in MODULE_PARAMS}
         return self._skorch_class(
             module=SparseQuantNeuralNetwork,
@@ -261,13 +264,17 @@ class BaseQuantizedNeuralNet(BaseEstimator):
         )
 
     def _training_callbacks(self):
-        """The user's callbacks after Veil's own ``accumulator_budget`` one (gradual pruning).
+        """The user's callbacks after Veil's own: ``accumulator_budget`` (gradual pruning) and ``lr_decay``.
 
-        ``callbacks="disable"`` is skorch's switch for no callbacks at all, this one included.
+        ``callbacks="disable"`` is skorch's switch for no callbacks at all, these included.
         """
         if isinstance(self.callbacks, str) and self.callbacks == "disable":
             return self.callbacks
-        return [("accumulator_budget", GradualAccumulatorBudget()), *(self.callbacks or [])]
+        return [
+            ("accumulator_budget", GradualAccumulatorBudget()),
+            ("lr_decay", LateCosineDecay()),
+            *(self.callbacks or []),
+        ]
 
     def _train(self, net, X: np.ndarray, y_train: np.ndarray, **fit_params) -> None:
         net.partial_fit(X, y_train, **fit_params)

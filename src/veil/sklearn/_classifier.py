@@ -80,10 +80,16 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     train_split : callable or None, default=None
         skorch's validation split (e.g. ``skorch.dataset.ValidSplit(5)``); None trains on all the data.
     callbacks : list of skorch callbacks, or None
-        Run after Veil's own ``accumulator_budget`` callback, which prunes gradually: every accumulator
-        budget starts 8 bits loose and reaches its real value at 60% of ``max_epochs`` (tune it with
+        Run after Veil's own two. ``accumulator_budget`` prunes gradually: every accumulator budget starts
+        8 bits loose and reaches its real value at 60% of ``max_epochs`` (tune it with
         ``callbacks__accumulator_budget__start_bits`` and ``__ramp_fraction``; ``start_bits=0`` enforces
-        the budget from the first step). ``"disable"`` removes every callback, this one included.
+        the budget from the first step). ``lr_decay`` then anneals the weights' learning rate to 0 along
+        a half cosine over the remaining epochs, while the quantizers' learned scales keep the full rate
+        until 90% of the epochs and then stop (``callbacks__lr_decay__hold_fraction`` and
+        ``__scales_fraction``; ``callbacks__lr_decay=None`` keeps every rate constant). The scales are the
+        optimizer group ``optimizer__param_groups=[("*act_quant*", {})]`` unless you pass your own groups;
+        a group holding any scale is treated as a scale group. ``"disable"`` removes every callback,
+        Veil's included.
     verbose : int, default=0
         Print skorch's per-epoch log when positive.
     classes : array-like or None, default=None

@@ -359,7 +359,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         if self.training and self.accumulator_route == "prune" and self._pruning_installed():
             self._refresh_masks()
         if self.training:
-            self._step_scales = [parameter.detach().clone() for parameter in self._learned_scales()]
+            self._step_scales = [parameter.detach().clone() for parameter in self.learned_scales()]
         out = self.input_quant(x - self.input_shift)
         if self.training and self.mid_rise_inputs:
             with torch.no_grad():
@@ -370,7 +370,7 @@ class SparseQuantNeuralNetwork(nn.Module):
                 out = self.activation_quants[k](self.activations[k](out))
         return out
 
-    def _learned_scales(self) -> list[nn.Parameter]:
+    def learned_scales(self) -> list[nn.Parameter]:
         """The learned scale parameters of the input and activation quantizers."""
         quantizers = (self.input_quant, *self.activation_quants)
         return [parameter for quantizer in quantizers for parameter in quantizer.parameters()]
@@ -387,7 +387,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         if recorded is None:
             return
         with torch.no_grad():
-            for parameter, value in zip(self._learned_scales(), recorded, strict=True):
+            for parameter, value in zip(self.learned_scales(), recorded, strict=True):
                 parameter.copy_(value)
 
     # ------------------------------------------------------------------------------------------------
