@@ -243,7 +243,7 @@ class BaseQuantizedNeuralNet(BaseEstimator):
         weight = routed.get("criterion__weight")
         if weight is not None and not isinstance(weight, torch.Tensor):
             routed["criterion__weight"] = torch.as_tensor(np.asarray(weight, dtype=np.float32))
-        # The quantizers' learned scales in a group of their own, which the learning-rate decay leaves alone.
+        # The quantizers' learned scales in a group of their own, on their own schedule (LateCosineDecay).
         routed.setdefault("optimizer__param_groups", [(LEARNED_SCALES_PATTERN, {})])
         module_params = {f"module__{name}": getattr(self, f"module__{name}") for name in MODULE_PARAMS}
         return self._skorch_class(
