@@ -73,7 +73,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         order of ``classes_`` (e.g. from ``sklearn.utils.class_weight.compute_class_weight``).
     optimizer : torch optimizer class, default=torch.optim.Adam
     lr : float, default=0.005
-    max_epochs : int, default=10
+    max_epochs : int, default=50
     batch_size : int, default=16
     iterator_train__shuffle : bool, default=True
         Shuffle the training rows at every epoch.
