@@ -6,8 +6,11 @@ Usage (from the repository root, PYTHONPATH=.):
 """
 import json
 import sys
+from pathlib import Path
 
-from scoring import score
+# The train-compile-score loop is the previous exploration's.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "2026-11-22-quantizer-widths"))
+from scoring import score  # noqa: E402
 
 datasets, seeds, out = sys.argv[1].split(","), sys.argv[2].split(","), sys.argv[3]
 params = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}

@@ -20,10 +20,14 @@ runs on the schedule it names.
 import json
 import math
 import sys
+from pathlib import Path
 
-from scoring import score
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import LambdaLR
+
+# The train-compile-score loop is the previous exploration's.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "2026-11-22-quantizer-widths"))
+from scoring import score  # noqa: E402
 
 EPOCHS, BUDGET_CLOSED = 50, 30
 
