@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, make_classification, make_regression
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
@@ -518,6 +518,12 @@ def test_fit_anneals_the_weights_rate_and_stops_the_learned_scales_last():
     assert rates == [[0.005, 0.005]] * 3
     held = NeuralNetClassifier(max_epochs=2, callbacks__lr_decay__hold_fraction=0.5, random_state=0)
     assert dict(held.fit(X, y).skorch_net_.callbacks_)["lr_decay"].hold_fraction == 0.5
+
+
+def test_fit_too_short_to_learn_the_scales_warns():
+    X, y = make_classification(n_samples=64, n_features=6, n_informative=4, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="training stopped 293 steps short"):  # 2 epochs of 4 steps
+        NeuralNetClassifier(max_epochs=2, random_state=0).fit(X.astype(np.float32), y)
 
 
 def test_mid_rise_inputs_are_shifted_on_the_client_before_quantization():

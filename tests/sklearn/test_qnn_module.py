@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 from torch.nn.utils import prune
 
@@ -255,6 +256,26 @@ def test_restoring_step_scales_before_any_training_step_changes_nothing():
     before = [parameter.clone() for parameter in net.learned_scales()]
     net.restore_step_scales()
     assert all(torch.equal(a, b) for a, b in zip(before, net.learned_scales(), strict=True))
+
+
+def test_training_shorter_than_the_scale_statistics_warns_with_the_steps_missing():
+    short = SparseQuantNeuralNetwork(4, 2, 3)
+    _hammer(short, steps=20, lr=0.001)
+    assert short.statistics_steps_left() == 281  # 300 statistics steps, then the one that learns the scales
+    with pytest.warns(ConvergenceWarning, match="training stopped 281 steps short of that.*raise max_epochs"):
+        short.on_train_end()
+
+    trained = SparseQuantNeuralNetwork(4, 2, 3)
+    _hammer(trained, steps=301, lr=0.001)
+    assert trained.statistics_steps_left() == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        trained.on_train_end()
+    # A module loading trained scales (prune's starting point, saved models) has them learned too.
+    loaded = SparseQuantNeuralNetwork(4, 2, 3)
+    assert loaded.statistics_steps_left() == 301
+    loaded.load_state_dict(trained.state_dict())
+    assert loaded.statistics_steps_left() == 0
 
 
 def test_budget_slack_loosens_masks_while_training_and_is_dropped_at_the_end():

@@ -75,6 +75,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     lr : float, default=0.005
     max_epochs : int, default=50
     batch_size : int, default=16
+        Training needs more than 300 optimizer steps in all (ceil(n_samples / batch_size) per epoch) for
+        the input and activation quantizers to learn their scales; ``fit`` warns
+        (``sklearn.exceptions.ConvergenceWarning``) when it ran fewer.
     iterator_train__shuffle : bool, default=True
         Shuffle the training rows at every epoch.
     train_split : callable or None, default=None

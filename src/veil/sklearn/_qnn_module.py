@@ -24,11 +24,13 @@ fails.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import brevitas.nn as qnn
 import numpy as np
 import torch
+from brevitas.core.scaling import ParameterFromRuntimeStatsScaling
 from brevitas.function.ops import max_int, min_int
 from brevitas.quant.fixed_point import Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
 from brevitas.quant.scaled_int import (
@@ -39,6 +41,7 @@ from brevitas.quant.scaled_int import (
     Uint8ActPerTensorFloat,
 )
 from brevitas.quant_tensor import IntQuantTensor
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 from torch.nn.utils import prune
 
@@ -555,7 +558,37 @@ class SparseQuantNeuralNetwork(nn.Module):
         self._neuron_masks = [None] * self.n_layers
 
     def on_train_end(self) -> None:
-        """Finalize after training: last step's quantizer scales, permanent pruning, checked accumulators."""
+        """Finalize after training: last step's quantizer scales, permanent pruning, checked accumulators.
+
+        Warns (``sklearn.exceptions.ConvergenceWarning``) when training was too short for the input and
+        activation quantizers to learn their scales (see :meth:`statistics_steps_left`).
+        """
         self.restore_step_scales()
         self.make_pruning_permanent()
         self.check_accumulators()
+        steps_left = self.statistics_steps_left()
+        if steps_left:
+            warnings.warn(
+                f"the input and activation quantizers collect statistics over their first "
+                f"{ACTIVATION_STATS_STEPS} training steps and learn their scales after; training stopped "
+                f"{steps_left} steps short of that, so the model keeps statistics-based scales it was not "
+                "trained with, which costs accuracy (breast-cancer, 10 epochs of 27 steps: 83% against 95% "
+                "after 50). Train for more steps: raise max_epochs or lower batch_size",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+
+    def statistics_steps_left(self) -> int:
+        """Training steps still needed before every input and activation quantizer learns its scale.
+
+        Brevitas' quantizers spend their first ``collect_stats_steps`` training steps (300) collecting
+        running statistics; the next step turns them into the learned scale parameters. 0 once that is done,
+        also for a module that loaded trained scales.
+        """
+        counters = [
+            (module.collect_stats_steps, module.counter)
+            for quantizer in (self.input_quant, *self.activation_quants)
+            for module in quantizer.modules()
+            if isinstance(module, ParameterFromRuntimeStatsScaling)
+        ]
+        return max((steps + 1 - counter for steps, counter in counters), default=0)
