@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 from torch.nn.utils import prune
 
-from veil.sklearn._accumulator import accumulator_bounds, fitting_mask, signed_bit_width
+from veil.quantization._bounds import accumulator_bounds, fitting_mask, signed_bit_width
 from veil.sklearn._qnn_module import SparseQuantNeuralNetwork
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")

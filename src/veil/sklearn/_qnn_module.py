@@ -46,7 +46,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from veil.errors import AccumulatorOverflowError
-from veil.sklearn._accumulator import (
+from veil.quantization._bounds import (
     accumulator_bit_width,
     fitting_mask,
     max_fitting_inputs,
