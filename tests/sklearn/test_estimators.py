@@ -2,6 +2,7 @@
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -19,9 +20,8 @@ from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
 
 from veil.errors import InputValidationError, NotCompiledError
+from veil.qat import GradualAccumulatorBudget, LateCosineDecay
 from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor, SparseQuantNeuralNetwork
-from veil.sklearn._budget_schedule import GradualAccumulatorBudget
-from veil.sklearn._lr_decay import LateCosineDecay
 
 LABELS = np.array(["cat", "dog", "eel"])
 # Small and low-bit: fast to train and to compile (about a second).
@@ -315,8 +315,9 @@ def test_get_params_set_params_and_clone():
     assert params["module__n_w_bits"] == 4
     assert params["module__n_a_bits"] == 3
     assert params["optimizer__weight_decay"] == 1e-4
-    assert params["criterion"] is torch.nn.CrossEntropyLoss
-    assert NeuralNetRegressor().get_params()["criterion"] is torch.nn.MSELoss
+    assert params["criterion"] is None  # the task's loss, resolved at fit
+    assert NeuralNetClassifier()._criterion() is torch.nn.CrossEntropyLoss
+    assert NeuralNetRegressor()._criterion() is torch.nn.MSELoss
 
     assert model.set_params(module__n_layers=4, max_epochs=2, iterator_train__num_workers=0) is model
     cloned = clone(model)
@@ -440,12 +441,15 @@ def test_regressor_simulate_matches_clear(regression_data):
     np.testing.assert_array_equal(model.predict(X[:10], fhe="simulate"), model.predict(X[:10]))
 
 
-def test_regressor_rejects_non_float_targets(regression_data):
+def test_regressor_casts_integer_targets_to_float(regression_data):
     X, y = regression_data
-    with pytest.raises(
-        InputValidationError, match="y must hold floating-point regression targets, got dtype int"
-    ):
-        NeuralNetRegressor(max_epochs=1).fit(X, (y[:, 0] * 10).astype(int))
+    integers = (y[:, 0] * 10).astype(int)
+    params = {"module__n_accum_bits": 4, "max_epochs": 2, "random_state": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        from_integers = NeuralNetRegressor(**params).fit(X, integers)
+        from_floats = NeuralNetRegressor(**params).fit(X, integers.astype(np.float32))
+    np.testing.assert_array_equal(from_integers.predict(X), from_floats.predict(X))
     with pytest.raises(ValueError, match="Input y contains NaN"):
         NeuralNetRegressor(max_epochs=1).fit(X, np.full(len(X), np.nan))
 
@@ -466,14 +470,18 @@ def test_fit_runs_the_budget_schedule_before_user_callbacks():
             seen.append(net.module_.budget_slack_bits)
 
     X, y = make_classification(n_samples=64, n_features=6, n_informative=4, random_state=0)
-    model = NeuralNetClassifier(max_epochs=5, callbacks=[RecordSlack()], random_state=0)
+    model = NeuralNetClassifier(
+        max_epochs=5, callbacks=[RecordSlack()], module__n_accum_bits=4, random_state=0
+    )
     model.fit(X.astype(np.float32), y)
     assert seen == [8, 2, 0, 0, 0]  # cubic, closed at 60% of the epochs
     module = model.base_module_to_compile
     assert module.budget_slack_bits == 0
     assert module.accumulator_bit_widths()[0] <= module.n_accum_bits == 4
     # The schedule is a named skorch callback: its parameters route like any other.
-    slow = NeuralNetClassifier(max_epochs=2, callbacks__accumulator_budget__start_bits=0, random_state=0)
+    slow = NeuralNetClassifier(
+        max_epochs=2, callbacks__accumulator_budget__start_bits=0, module__n_accum_bits=4, random_state=0
+    )
     assert (
         dict(slow.fit(X.astype(np.float32), y).skorch_net_.callbacks_)["accumulator_budget"].start_bits == 0
     )
@@ -504,7 +512,9 @@ def test_fit_anneals_the_weights_rate_and_stops_the_learned_scales_last():
 
     X, y = make_classification(n_samples=64, n_features=6, n_informative=4, random_state=0)
     X = X.astype(np.float32)
-    model = NeuralNetClassifier(max_epochs=10, lr=0.01, callbacks=[RecordRates()], random_state=0).fit(X, y)
+    model = NeuralNetClassifier(
+        max_epochs=10, lr=0.01, callbacks=[RecordRates()], module__n_accum_bits=4, random_state=0
+    ).fit(X, y)
     scales_group, weights_group = model.skorch_net_.optimizer_.param_groups
     module = model.base_module_to_compile
     assert {id(p) for p in scales_group["params"]} == {id(p) for p in module.learned_scales()}
@@ -514,7 +524,9 @@ def test_fit_anneals_the_weights_rate_and_stops_the_learned_scales_last():
     assert [r[1] for r in rates] == pytest.approx([0.01] * 7 + [0.008536, 0.005, 0.001464], abs=1e-6)
     # Named like the budget callback: its parameters route, and None switches it off.
     rates.clear()
-    NeuralNetClassifier(max_epochs=3, callbacks=[RecordRates()], callbacks__lr_decay=None).fit(X, y)
+    NeuralNetClassifier(
+        max_epochs=3, callbacks=[RecordRates()], callbacks__lr_decay=None, module__n_accum_bits=4
+    ).fit(X, y)
     assert rates == [[0.005, 0.005]] * 3
     held = NeuralNetClassifier(max_epochs=2, callbacks__lr_decay__hold_fraction=0.5, random_state=0)
     assert dict(held.fit(X, y).skorch_net_.callbacks_)["lr_decay"].hold_fraction == 0.5
@@ -522,14 +534,15 @@ def test_fit_anneals_the_weights_rate_and_stops_the_learned_scales_last():
 
 def test_fit_too_short_to_learn_the_scales_warns():
     X, y = make_classification(n_samples=64, n_features=6, n_informative=4, random_state=0)
-    with pytest.warns(ConvergenceWarning, match="training stopped 293 steps short"):  # 2 epochs of 4 steps
-        NeuralNetClassifier(max_epochs=2, random_state=0).fit(X.astype(np.float32), y)
+    # 2 epochs of 4 steps
+    with pytest.warns(ConvergenceWarning, match="training stopped 293 optimizer steps before .* learn"):
+        NeuralNetClassifier(max_epochs=2, module__n_accum_bits=4, random_state=0).fit(X.astype(np.float32), y)
 
 
 def test_mid_rise_inputs_are_shifted_on_the_client_before_quantization():
     X, y = make_classification(n_samples=80, n_features=5, n_informative=3, random_state=0)
     X = X.astype(np.float32)
-    model = NeuralNetClassifier(max_epochs=3, random_state=0).fit(X, y)
+    model = NeuralNetClassifier(max_epochs=3, input_normalization=None, random_state=0).fit(X, y)
     shift = float(model.base_module_to_compile.input_shift)
     quantizer = model.input_quantizers[0]
     assert shift > 0  # half the input step (tested after the scale statistics in test_qnn_module)

@@ -10,32 +10,24 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
-from torch import nn, optim
+from torch import nn
 
 from veil.errors import InputValidationError
 
-from ._base import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_LR,
-    DEFAULT_MAX_EPOCHS,
-    DEFAULT_N_LAYERS,
-    DEFAULT_ROUNDING_THRESHOLD_BITS,
-    BaseQuantizedNeuralNet,
-)
-from ._qnn_defaults import (
-    DEFAULT_MIN_HIDDEN_NEURONS,
-    DEFAULT_N_A_BITS,
-    DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
-    DEFAULT_N_W_BITS,
-)
+from ._base import BaseQuantizedNeuralNet
 
 
 class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     """Fully connected classifier trained with quantization-aware training, predicting in clear or in FHE.
 
-    ``fit`` trains a :class:`SparseQuantNeuralNetwork` (low-bit weights and activations, accumulators kept
-    within ``module__n_accum_bits`` by pruning) with skorch, then builds its integer model: ``predict`` works
-    at once in clear (``fhe="disable"``); after :meth:`compile`, also in FHE simulation and encrypted.
+    ``fit`` trains a :class:`~veil.qat.SparseQuantNeuralNetwork` (low-bit weights and activations,
+    accumulators kept within their budgets by pruning) with skorch, then builds its integer model:
+    ``predict`` works at once in clear (``fhe="disable"``); after :meth:`compile`, also in FHE simulation
+    and encrypted. Out of the box ``fit`` also decides how much capacity the data needs: it holds out 20%
+    of the rows, trains a float MLP on the rest as the reference, and tries hidden accumulator budgets of
+    4, 5 then 6 bits (the lookup precision, the main lever on encrypted latency), keeping the first one
+    whose validation score is within ``accuracy_tolerance`` of the reference's; the final network then
+    trains on every row. ``capacity_`` reports what was measured and chosen.
 
     Parameters
     ----------
@@ -43,67 +35,67 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         Number of linear layers (``module__n_layers - 1`` hidden layers).
     module__n_hidden_neurons_multiplier : int, default=1
         Hidden layers have ``module__n_hidden_neurons_multiplier * n_features`` neurons, and at least
-        ``module__min_hidden_neurons``. Smaller is faster in FHE, larger trains more robustly (see
-        :meth:`prune`; pruned neurons cost no table lookup).
+        ``module__min_hidden_neurons``. Each costs one table lookup (idle ones cost nothing).
     module__n_w_bits, module__n_a_bits : int, default=2 and 3
         Bits of the weights, and of the inputs and activations.
     module__n_accum_bits : int or None, default=None
         Largest bit-width of any hidden layer's integer accumulator, guaranteed for every input: the
-        precision of the table lookups, the main lever on encrypted latency. None: 4 bits up to 32
-        features, 5 bits above (a neuron then reads four inputs instead of two).
+        precision of the table lookups. None: chosen by ``fit`` (see above). Setting it turns the search off.
     module__n_prune_neurons_percentage : float, default=0.0
         Share of hidden neurons removed; set by :meth:`prune`.
     module__activation_function : torch.nn.Module subclass, default=torch.nn.ReLU
-        Activation of the hidden layers. ReLU benefits from power-of-two scales: fastest in FHE.
+        Activation of the hidden layers.
     module__quant_narrow, module__quant_signed, module__power_of_two_scaling : bool
         Narrow-range (default False) or signed (default True) input and activation quantizers, and
         power-of-two quantization scales (default True).
     module__n_accum_bits_output : int or None, default=None
         Accumulator budget of the output layer, which is decrypted without a table lookup. None means
-        ``max(module__n_accum_bits, 7)``: with 4-bit lookups a 7-bit output was measured to cost nothing
-        more; with digits' 5-bit ones it doubled the keys at p_error 2^-40, but 6 bits lost 3-4 points.
+        ``max(hidden budget, 7)``.
     module__min_hidden_neurons : int, default=32
         The fewest neurons a hidden layer has, for data with few features.
     module__mid_rise_inputs : bool or None, default=None
-        Quantize the inputs on a grid symmetric around zero (bins centred on odd multiples of half a
-        step) instead of one with a level at zero. None: up to 32 features, where it was measured better
-        (moons +2.6 points); digits lost 1.8 with it.
-    criterion : torch loss class, default=torch.nn.CrossEntropyLoss
-        Training loss on the network's logits. Class weights: ``criterion__weight``, one per class in the
-        order of ``classes_`` (e.g. from ``sklearn.utils.class_weight.compute_class_weight``).
+        Quantize the inputs on a grid symmetric around zero (no level at zero). None: up to 32 features.
+    criterion : torch loss class or None, default=None
+        Training loss; None means ``torch.nn.CrossEntropyLoss`` on the logits. Class weights:
+        ``criterion__weight``, one per class in the order of ``classes_``.
     optimizer : torch optimizer class, default=torch.optim.Adam
     lr : float, default=0.005
     max_epochs : int, default=50
-    batch_size : int, default=16
-        Training needs more than 300 optimizer steps in all (ceil(n_samples / batch_size) per epoch) for
-        the input and activation quantizers to learn their scales; ``fit`` warns
-        (``sklearn.exceptions.ConvergenceWarning``) when it ran fewer.
+    batch_size : int or None, default=None
+        None: 16 rows, more past 1,024 training rows so that an epoch is at most 64 optimizer steps (fit
+        time then stops growing with the rows). Training needs more than 300 optimizer steps in all for
+        the quantizers to learn their scales; ``fit`` warns (``ConvergenceWarning``) when it ran fewer.
     iterator_train__shuffle : bool, default=True
         Shuffle the training rows at every epoch.
     train_split : callable or None, default=None
         skorch's validation split (e.g. ``skorch.dataset.ValidSplit(5)``); None trains on all the data.
-    callbacks : list of skorch callbacks, or None
+    callbacks : list of skorch callbacks, "disable" or None
         Run after Veil's own two. ``accumulator_budget`` prunes gradually: every accumulator budget starts
-        8 bits loose and reaches its real value at 60% of ``max_epochs`` (tune it with
-        ``callbacks__accumulator_budget__start_bits`` and ``__ramp_fraction``; ``start_bits=0`` enforces
-        the budget from the first step). ``lr_decay`` then anneals the weights' learning rate to 0 along
-        a half cosine over the remaining epochs, while the quantizers' learned scales keep the full rate
-        until 90% of the epochs and then stop (``callbacks__lr_decay__hold_fraction`` and
-        ``__scales_fraction``; ``callbacks__lr_decay=None`` keeps every rate constant). The scales are the
-        optimizer group ``optimizer__param_groups=[("*act_quant*", {})]`` unless you pass your own groups;
-        a group holding any scale is treated as a scale group. ``"disable"`` removes every callback,
-        Veil's included.
+        8 bits loose and reaches its real value at 60% of ``max_epochs`` (``callbacks__accumulator_budget__
+        start_bits`` and ``__ramp_fraction``). ``lr_decay`` then anneals the weights' learning rate to 0
+        along a half cosine, while the quantizers' learned scales stop at 90% of the epochs
+        (``callbacks__lr_decay__hold_fraction`` and ``__scales_fraction``; ``callbacks__lr_decay=None``
+        keeps every rate constant). ``"disable"`` removes every callback, Veil's included.
     verbose : int, default=0
         Print skorch's per-epoch log when positive.
+    random_state : int, RandomState or None, default=None
+        Seed of the weight initialization, the batch shuffling and the validation split of the capacity
+        search (torch's global generator is restored afterwards).
+    rounding_threshold_bits : None, int or dict, default=None
+        Round hidden accumulators exactly to this many bits before their table lookup (see
+        :func:`veil.quantization.parse_rounding_threshold_bits`); the output layer is never rounded.
+    accuracy_tolerance : float, default=0.01
+        How far below the float reference's validation score (accuracy, or R² for the regressor) the
+        capacity search may stop: higher is faster under encryption, lower is more accurate.
+    latency_budget : float or None, default=3.0
+        Estimated encrypted seconds per row (on 2 cores) that no searched configuration may exceed,
+        except the cheapest one. None: no limit.
+    input_normalization : {"robust"} or None, default="robust"
+        Per-feature ``(x - median) / (IQR / 1.349)`` before the single input quantizer, computed at
+        ``fit`` and run by the client in clear, so raw features of any magnitude work without a scaler.
+        None: features are quantized as given.
     classes : array-like or None, default=None
         All the class labels, when the training labels may not contain every one.
-    random_state : int, RandomState or None, default=None
-        Seed of the weight initialization and the batch shuffling (torch's global generator is restored
-        afterwards); None draws from torch's global generator.
-    rounding_threshold_bits : None, int or dict, default=None
-        Round accumulators exactly to this many bits before their table lookup (see
-        :func:`veil.quantization.parse_rounding_threshold_bits`). None: the accumulator budget already keeps
-        lookups small, and rounding a network trained without it measured less accurate.
     **kwargs
         Other skorch parameters, routed by prefix: ``module__*`` (e.g. ``module__accumulator_route``),
         ``criterion__*``, ``optimizer__*``, ``iterator_train__*``, ``iterator_valid__*``, ``dataset__*``,
@@ -118,6 +110,11 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         Defined when ``X`` was a DataFrame with string column names.
     n_outputs_ : int
         Number of network outputs (one per class).
+    capacity_ : dict
+        What the capacity search chose (``chosen``: the ``module__*`` values it set), its estimated
+        encrypted seconds per row, the float reference's validation score and every candidate tried.
+    training_plan_ : dict
+        The batch size, steps per epoch and epochs the final training ran.
     skorch_net_ : skorch.NeuralNetClassifier
         The trained skorch network.
     quantized_module_ : veil.quantization.QuantizedModule
@@ -140,67 +137,21 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     """
 
     _skorch_class = skorch.NeuralNetClassifier
+    _default_criterion = nn.CrossEntropyLoss
     _file_kind = "neural-net-classifier"
     base_estimator_type = MLPClassifier
 
-    def __init__(
-        self,
-        *,
-        module__n_layers=DEFAULT_N_LAYERS,
-        module__n_hidden_neurons_multiplier=DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
-        module__n_w_bits=DEFAULT_N_W_BITS,
-        module__n_a_bits=DEFAULT_N_A_BITS,
-        module__n_accum_bits=None,
-        module__n_prune_neurons_percentage=0.0,
-        module__activation_function=nn.ReLU,
-        module__quant_narrow=False,
-        module__quant_signed=True,
-        module__power_of_two_scaling=True,
-        module__n_accum_bits_output=None,
-        module__min_hidden_neurons=DEFAULT_MIN_HIDDEN_NEURONS,
-        module__mid_rise_inputs=None,
-        criterion=nn.CrossEntropyLoss,
-        optimizer=optim.Adam,
-        lr=DEFAULT_LR,
-        max_epochs=DEFAULT_MAX_EPOCHS,
-        batch_size=DEFAULT_BATCH_SIZE,
-        iterator_train__shuffle=True,
-        train_split=None,
-        callbacks=None,
-        verbose=0,
-        classes=None,
-        random_state=None,
-        rounding_threshold_bits=DEFAULT_ROUNDING_THRESHOLD_BITS,
-        **kwargs,
-    ):
-        super().__init__(
-            module__n_layers=module__n_layers,
-            module__n_hidden_neurons_multiplier=module__n_hidden_neurons_multiplier,
-            module__n_w_bits=module__n_w_bits,
-            module__n_a_bits=module__n_a_bits,
-            module__n_accum_bits=module__n_accum_bits,
-            module__n_prune_neurons_percentage=module__n_prune_neurons_percentage,
-            module__activation_function=module__activation_function,
-            module__quant_narrow=module__quant_narrow,
-            module__quant_signed=module__quant_signed,
-            module__power_of_two_scaling=module__power_of_two_scaling,
-            module__n_accum_bits_output=module__n_accum_bits_output,
-            module__min_hidden_neurons=module__min_hidden_neurons,
-            module__mid_rise_inputs=module__mid_rise_inputs,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            iterator_train__shuffle=iterator_train__shuffle,
-            train_split=train_split,
-            callbacks=callbacks,
-            verbose=verbose,
-            random_state=random_state,
-            rounding_threshold_bits=rounding_threshold_bits,
-            **kwargs,
-        )
+    def __init__(self, *, classes=None, **params):
+        super().__init__(**params)
         self.classes = classes
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """The shared parameters of the base's signature, and ``classes``."""
+        return sorted({*BaseQuantizedNeuralNet._get_param_names(), "classes"})
+
+    def _target_scaling(self, y_train: np.ndarray) -> None:
+        return None  # class indices are trained as they are
 
     def _check_targets(self, y, reset: bool) -> np.ndarray:
         y = column_or_1d(y.to_numpy() if hasattr(y, "to_numpy") else y, warn=True)

@@ -22,7 +22,14 @@ _CLASS_NAMESPACES = {
     "torch.nn": (torch.nn, torch.nn.Module),
     "torch.optim": (torch.optim, torch.optim.Optimizer),
 }
-_FITTED_ATTRIBUTES = ("n_features_in_", "n_outputs_", "classes_", "feature_names_in_")
+_FITTED_ATTRIBUTES = (
+    "n_features_in_",
+    "n_outputs_",
+    "classes_",
+    "feature_names_in_",
+    "capacity_",
+    "training_plan_",
+)
 
 
 @serializable
@@ -103,7 +110,7 @@ def estimator_from_content(cls, content: dict):
             value = value.astype(object)  # scikit-learn keeps feature names as an object array
         setattr(estimator, name, value)
     estimator.quantized_module_ = QuantizedModule.from_content(fitted["quantized_module"])
-    net = estimator._new_skorch_net(estimator.n_outputs_)
+    net = estimator._new_fitted_net()
     net.initialize()
     load_trained_weights(net, _to_torch(fitted["module_state"]))
     net.initialize_optimizer()

@@ -10,8 +10,9 @@ from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 from torch.nn.utils import prune
 
+from veil.qat import SparseQuantNeuralNetwork
+from veil.qat._layer_integers import quantized_input
 from veil.quantization._bounds import accumulator_bounds, fitting_mask, signed_bit_width
-from veil.sklearn._qnn_module import SparseQuantNeuralNetwork
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -68,19 +69,20 @@ def test_fitting_mask_keeps_largest_weights_and_fits():
 @pytest.mark.parametrize(
     ("kwargs", "fragments"),
     [
-        ({"input_dim": 0}, ["input_dim", "positive integer", "0"]),
-        ({"n_layers": -1}, ["n_layers", "positive integer", "-1"]),
-        ({"n_outputs": 2.5}, ["n_outputs", "positive integer", "2.5"]),
-        ({"n_hidden_neurons_multiplier": 0}, ["n_hidden_neurons_multiplier", "positive integer", "0"]),
-        ({"n_w_bits": 1}, ["n_w_bits", "between 2 and 8", "1"]),
-        ({"n_a_bits": 9}, ["n_a_bits", "between 2 and 8", "9"]),
-        ({"n_accum_bits": 1}, ["n_accum_bits", ">= 2", "1"]),
-        ({"n_prune_neurons_percentage": 1.0}, ["n_prune_neurons_percentage", "[0, 1)", "1.0"]),
-        ({"n_prune_neurons_percentage": -0.1}, ["n_prune_neurons_percentage", "[0, 1)", "-0.1"]),
+        ({"input_dim": 0}, ["'input_dim'", "an int in the range [1, inf)", "Got 0"]),
+        ({"n_layers": -1}, ["'n_layers'", "an int in the range [1, inf)", "Got -1"]),
+        ({"n_outputs": 2.5}, ["'n_outputs'", "an int in the range [1, inf)", "Got 2.5"]),
+        ({"n_hidden_neurons_multiplier": 0}, ["'n_hidden_neurons_multiplier'", "[1, inf)", "Got 0"]),
+        ({"n_w_bits": 1}, ["'n_w_bits'", "an int in the range [2, 8]", "Got 1"]),
+        ({"n_a_bits": 9}, ["'n_a_bits'", "an int in the range [2, 8]", "Got 9"]),
+        ({"n_accum_bits": 1}, ["'n_accum_bits'", "an int in the range [2, inf)", "None", "Got 1"]),
+        ({"n_prune_neurons_percentage": 1.0}, ["'n_prune_neurons_percentage'", "[0.0, 1.0)", "Got 1.0"]),
+        ({"n_prune_neurons_percentage": -0.1}, ["'n_prune_neurons_percentage'", "[0.0, 1.0)", "Got -0.1"]),
         ({"activation_function": torch.relu}, ["activation_function", "torch.nn.Module subclass", "relu"]),
         ({"activation_function": nn.ReLU()}, ["activation_function", "torch.nn.Module subclass", "ReLU()"]),
-        ({"quant_signed": "yes"}, ["quant_signed", "bool", "'yes'"]),
-        ({"accumulator_route": "hope"}, ["accumulator_route", "prune", "'hope'"]),
+        ({"n_layers": True}, ["'n_layers'", "an int", "Got True"]),
+        ({"quant_signed": "yes"}, ["'quant_signed'", "bool", "Got 'yes'"]),
+        ({"accumulator_route": "hope"}, ["'accumulator_route'", "'prune'", "Got 'hope'"]),
     ],
 )
 def test_invalid_parameters_name_expected_and_received(kwargs, fragments):
@@ -195,11 +197,14 @@ def test_output_budget_and_minimum_width():
         6,
         6,
     ]
-    with pytest.raises(ValueError, match="n_accum_bits_output must be None or an integer >= 2, got 1.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"'n_accum_bits_output' parameter .* \[2, inf\). Got 1.5",
+    ):
         SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits_output=1.5)
     with pytest.raises(ValueError, match="n_accum_bits_output must be at least 4 .*got 3"):
         SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits_output=3)
-    with pytest.raises(ValueError, match="min_hidden_neurons must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match=r"'min_hidden_neurons' parameter .* \[1, inf\). Got 0"):
         SparseQuantNeuralNetwork(4, 2, 3, min_hidden_neurons=0)
 
 
@@ -208,30 +213,26 @@ def test_default_accumulator_budget_follows_the_number_of_features():
     assert SparseQuantNeuralNetwork(33, 2, 3).accumulator_budgets() == [5, 7]  # four
     # 127 * -128 needs 16 signed bits for a single input: None then takes that minimum, never fails to build.
     wide_bits = SparseQuantNeuralNetwork(4, 2, 3, n_w_bits=8, n_a_bits=8)
-    assert wide_bits.n_accum_bits == wide_bits.min_accumulator_bits() == 16
-    with pytest.raises(ValueError, match="n_accum_bits must be None or an integer >= 2, got 1"):
+    assert wide_bits.n_accum_bits is None  # the argument is kept as given
+    assert wide_bits.hidden_accum_bits == wide_bits.min_accumulator_bits() == 16
+    with pytest.raises(ValueError, match=r"'n_accum_bits' parameter .* None or .* \[2, inf\). Got 1 "):
         SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits=1)
 
 
 def test_mid_rise_inputs_follow_the_input_scale_and_default_by_feature_count():
-    assert SparseQuantNeuralNetwork(32, 2, 3).mid_rise_inputs is True
-    assert SparseQuantNeuralNetwork(33, 2, 3).mid_rise_inputs is False
-    with pytest.raises(ValueError, match="mid_rise_inputs must be None or a bool, got 'yes'"):
+    assert SparseQuantNeuralNetwork(32, 2, 3).uses_mid_rise_inputs is True
+    assert SparseQuantNeuralNetwork(33, 2, 3).uses_mid_rise_inputs is False
+    with pytest.raises(ValueError, match=r"'mid_rise_inputs' parameter .* 'bool'.* Got 'yes'"):
         SparseQuantNeuralNetwork(4, 2, 3, mid_rise_inputs="yes")
     for mid_rise in (True, False):
         net = SparseQuantNeuralNetwork(4, 2, 3, mid_rise_inputs=mid_rise)
         _hammer(net, steps=305, lr=0.001)  # past the 300 steps of scale statistics: the scale is learned
-        scale = float(net._quantized_input(net.input_quant, 4).scale)  # eval mode: no statistics step
+        scale = float(quantized_input(net.input_quant, 4).scale)  # eval mode: no statistics step
         assert float(net.input_shift) == (0.5 * scale if mid_rise else 0.0)
-    # A state dict saved before the shift existed loads, as no shift.
-    old_state = {k: v for k, v in net.state_dict().items() if k != "input_shift"}
-    fresh = SparseQuantNeuralNetwork(4, 2, 3, mid_rise_inputs=True)
-    fresh.load_state_dict(old_state)
-    assert float(fresh.input_shift) == 0.0
 
 
 def _eval_scales(net: SparseQuantNeuralNetwork) -> list[float]:
-    return [float(net._quantized_input(q, linear.in_features).scale) for q, linear in net._layer_inputs()]
+    return [float(quantized_input(q, linear.in_features).scale) for q, linear in net._layer_inputs()]
 
 
 def test_training_ends_on_the_scales_of_its_last_step():
@@ -262,7 +263,7 @@ def test_training_shorter_than_the_scale_statistics_warns_with_the_steps_missing
     short = SparseQuantNeuralNetwork(4, 2, 3)
     _hammer(short, steps=20, lr=0.001)
     assert short.statistics_steps_left() == 281  # 300 statistics steps, then the one that learns the scales
-    with pytest.warns(ConvergenceWarning, match="training stopped 281 steps short of that.*raise max_epochs"):
+    with pytest.warns(ConvergenceWarning, match="stopped 281 optimizer steps before .* raise max_epochs"):
         short.on_train_end()
 
     trained = SparseQuantNeuralNetwork(4, 2, 3)
@@ -327,7 +328,7 @@ def test_accumulator_bit_widths_bound_the_real_integer_accumulators():
     model.on_train_end()
     model.eval()
     linear = model.linears[0]
-    sample = model._quantized_input(model.input_quant, 3)
+    sample = quantized_input(model.input_quant, 3)
     quant_weight = linear.quant_weight(sample)
     integer_weight = torch.round(quant_weight.value / quant_weight.scale).detach().numpy()
     inputs = np.array(list(itertools.product(range(-4, 4), repeat=3)))

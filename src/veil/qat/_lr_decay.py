@@ -1,20 +1,10 @@
 """Learning-rate decay for the built-in networks: constant while the accumulator budgets close, then annealed.
 
-Once the budgets are real (see ``_budget_schedule``), the remaining epochs train the final sparse network.
-A constant learning rate keeps its weights hopping between neighbouring quantization levels to the last
-step; annealing it to zero along a half cosine lets them settle.
-
-The input and activation quantizers' learned scales are treated apart. They start learning only after
-Brevitas' statistics phase (300 steps), which on a small data set ends late in training, so they keep
-the full rate: annealing them too cost wine 2.7 to 3.5 points and iris 4.2. But a power-of-two scale
-that crosses a rounding boundary doubles or halves, and weights at a near-zero rate cannot follow:
-breast-cancer, seed 2, lost 9.8 points to an input scale that crossed in the last epoch. So the scales
-stop learning for the last epochs instead, where the weights still have some rate left to settle on them.
-
-Measured with defaults and 50 epochs, simulated accuracy minus the float MLP's of the same width, mean
-of seeds 0-4 in points, constant rate -> this schedule (benchmarks/explorations/2026-11-23-training-schedule):
-digits -1.9 -> -0.7 (seeds 0-9: -2.1 -> -0.9, worst seed -4.2 -> -1.6), breast-cancer -0.7 -> -0.8, wine
-0.0 -> -0.4, iris -0.5 -> -0.5, moons +0.2 -> -0.2, circles -3.8 -> -3.5.
+Once the budgets are real (see ``_budget_schedule``), the remaining epochs train the final sparse network;
+annealing the weights' rate to zero along a half cosine lets them settle on quantization levels. The input
+and activation quantizers' learned scales start learning late (after Brevitas' statistics phase), so they
+keep the full rate, then stop for the last epochs: a power-of-two scale that crosses a rounding boundary
+doubles or halves, and the weights need some rate left to follow it.
 """
 
 from __future__ import annotations

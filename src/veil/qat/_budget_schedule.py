@@ -1,13 +1,9 @@
 """Gradual pruning for the built-in networks: the accumulator budgets tighten over the first epochs.
 
 A neuron whose 4-bit accumulator holds two inputs must choose them among all of its layer's inputs. Under
-a budget enforced from the first step, the weights that the mask drops get no gradient and keep their
-initial values, so the choice is made by the random initialization. Starting with a loose budget lets
-every weight train first; the mask then keeps the weights that grew, as the budget closes.
-
-Measured on digits, 50 epochs, seeds 0-4 (benchmarks/explorations/2026-11-22-straight-through): simulated
-accuracy minus the float MLP's went from -4.1 to -3.1 points on average at 4-bit accumulators, and from
--2.6 to -1.9 at 5-bit ones (the default past 32 features).
+a budget enforced from the first step, the weights that the mask drops get no gradient, so the random
+initialization makes the choice. Starting with a loose budget lets every weight train first; the mask
+then keeps the weights that grew, as the budget closes.
 """
 
 from __future__ import annotations

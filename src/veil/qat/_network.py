@@ -1,0 +1,471 @@
+"""The torch module behind Veil's built-in networks: a quantization-aware MLP with bounded accumulators.
+
+``SparseQuantNeuralNetwork`` is a stack of Brevitas layers::
+
+    (x - input_offset) / input_scale                    per-feature normalization, run by the client
+    QuantIdentity(n_a_bits)                             input quantizer, returns a QuantTensor
+    [QuantLinear(n_w_bits, float bias) -> activation -> QuantIdentity(n_a_bits)] * (n_layers - 1)
+    QuantLinear(n_w_bits, float bias)                   float output, no output quantizer
+
+Once training ends, every hidden layer's worst-case integer accumulator (over every input its input
+quantizer can represent, computed from the integer weights) fits its budget; ``on_train_end`` checks the
+exact bound and raises ``AccumulatorOverflowError`` if it does not. How training gets there is the
+accumulator route (``veil.qat._routes``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import brevitas.nn as qnn
+import numpy as np
+import torch
+from brevitas.core.scaling import ParameterFromRuntimeStatsScaling
+from brevitas.quant.fixed_point import Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
+from brevitas.quant.scaled_int import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
+from sklearn.exceptions import ConvergenceWarning
+from torch import nn
+from torch.nn.utils import prune
+
+from veil.errors import AccumulatorOverflowError
+from veil.quantization._bounds import accumulator_bit_width, max_fitting_inputs, signed_bit_width
+
+from ._defaults import (
+    ACTIVATION_STATS_STEPS,
+    DEFAULT_ACCUMULATOR_ROUTE,
+    DEFAULT_MIN_HIDDEN_NEURONS,
+    DEFAULT_MIN_OUTPUT_ACCUM_BITS,
+    DEFAULT_N_A_BITS,
+    DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
+    DEFAULT_N_W_BITS,
+    default_mid_rise_inputs,
+    default_n_accum_bits,
+)
+from ._layer_integers import input_integer_range, integer_range, integer_weight, quantized_input
+from ._params import check_network_params
+from ._routes import ACCUMULATOR_ROUTES
+
+__all__ = ["SparseQuantNeuralNetwork"]
+
+# Activations whose output is never negative get an unsigned quantizer: the sign bit would be wasted.
+NON_NEGATIVE_ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Sigmoid,
+    nn.Hardsigmoid,
+    nn.Softplus,
+)
+
+
+def _activation_quantizer(signed: bool, power_of_two_scaling: bool) -> type:
+    if power_of_two_scaling:
+        return Int8ActPerTensorFixedPoint if signed else Uint8ActPerTensorFixedPoint
+    return Int8ActPerTensorFloat if signed else Uint8ActPerTensorFloat
+
+
+def _adapt_saved_state(module, state_dict, prefix, *_) -> None:
+    """Let a state dict saved after pruning was made permanent load into a module that prunes, and back."""
+    for k, linear in enumerate(module.linears):
+        key = f"{prefix}linears.{k}.weight"
+        if prune.is_pruned(linear) and key in state_dict:
+            state_dict[key + "_orig"] = state_dict.pop(key)  # its zeros are already in the weights
+            state_dict[key + "_mask"] = torch.ones_like(linear.weight_mask)
+        elif not prune.is_pruned(linear) and key + "_orig" in state_dict:
+            state_dict[key] = state_dict.pop(key + "_orig") * state_dict.pop(key + "_mask")
+
+
+class SparseQuantNeuralNetwork(nn.Module):
+    """Quantization-aware MLP whose integer accumulators never exceed their bit budgets.
+
+    Args:
+        input_dim: number of input features.
+        n_layers: number of linear layers (``n_layers - 1`` hidden layers).
+        n_outputs: number of classes or regression targets.
+        n_hidden_neurons_multiplier: hidden layers have ``n_hidden_neurons_multiplier * input_dim`` neurons,
+            and at least ``min_hidden_neurons``.
+        n_w_bits: bits of the (symmetric, narrow-range) integer weights, 2 to 8.
+        n_a_bits: bits of the quantized input and of every quantized activation, 2 to 8.
+        n_accum_bits: bits of each hidden layer's signed integer accumulator, worst case over all inputs:
+            what the table lookups read, so their precision. ``None`` (default): 4 bits up to 32 input
+            features, 5 above, and at least what one input times one weight needs (``hidden_accum_bits``).
+        n_prune_neurons_percentage: fraction in [0, 1) of each hidden layer's neurons to prune, those with the
+            smallest L2 weight norm when pruning is enabled.
+        activation_function: a ``torch.nn.Module`` subclass, instantiated once per hidden layer.
+        quant_narrow: narrow-range input and activation quantizers ([-3, 3] instead of [-4, 3] at 3 bits);
+            weights are always symmetric narrow-range with a zero point of 0.
+        quant_signed: signed input quantizer and signed quantizers after activations that can be negative.
+        power_of_two_scaling: power-of-two scales for the input and activation quantizers.
+        accumulator_route: how training keeps the bound: ``"prune"`` (default), or the experimental
+            ``"a2q"`` / ``"a2q_plus"`` (see ``veil.qat._routes``).
+        n_accum_bits_output: bits of the output layer's accumulator, which is decrypted without a lookup.
+            ``None`` (default): ``max(hidden_accum_bits, 7)``.
+        min_hidden_neurons: the fewest neurons a hidden layer has, however few the input features.
+        mid_rise_inputs: shift the inputs by half the input quantizer's step before quantizing them, so
+            its levels sit at odd multiples of half a step, symmetric around zero. The shift is the
+            ``input_shift`` buffer, followed during training and a constant once trained (the client
+            subtracts it). ``None`` (default): up to 32 features.
+
+    The per-feature ``input_offset`` and ``input_scale`` buffers (0 and 1 until
+    :meth:`set_input_normalization`) put every feature on one scale before the single input quantizer,
+    and ``output_scale`` / ``output_offset`` (:meth:`set_output_scaling`) map the last layer's outputs
+    to the targets' units. Both run on the client, in clear: they cost nothing under encryption.
+
+    While training, the prune route's masks use every budget plus ``budget_slack_bits`` (0 unless set), so
+    that a schedule can start dense and tighten. ``make_pruning_permanent`` resets it to 0 first.
+
+    Raises:
+        ValueError: a parameter is out of range, or ``n_accum_bits`` cannot hold even one input times one
+            weight.
+
+    Example:
+        >>> net = SparseQuantNeuralNetwork(input_dim=4, n_layers=2, n_outputs=3)
+        >>> net(torch.randn(8, 4)).shape
+        torch.Size([8, 3])
+        >>> widths, budgets = net.accumulator_bit_widths(), net.accumulator_budgets()
+        >>> all(width <= budget for width, budget in zip(widths, budgets))
+        True
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        n_layers: int,
+        n_outputs: int,
+        n_hidden_neurons_multiplier: int = DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
+        n_w_bits: int = DEFAULT_N_W_BITS,
+        n_a_bits: int = DEFAULT_N_A_BITS,
+        n_accum_bits: int | None = None,
+        n_prune_neurons_percentage: float = 0.0,
+        activation_function: type[nn.Module] = nn.ReLU,
+        quant_narrow: bool = False,
+        quant_signed: bool = True,
+        power_of_two_scaling: bool = True,
+        *,
+        accumulator_route: str = DEFAULT_ACCUMULATOR_ROUTE,
+        n_accum_bits_output: int | None = None,
+        min_hidden_neurons: int = DEFAULT_MIN_HIDDEN_NEURONS,
+        mid_rise_inputs: bool | None = None,
+    ) -> None:
+        super().__init__()
+        params = {name: value for name, value in locals().items() if name not in ("self", "__class__")}
+        check_network_params(params, caller_name=type(self).__name__)
+        vars(self).update(params)
+        self.route = ACCUMULATOR_ROUTES[self.accumulator_route]
+        self._check_accumulator_bits()
+        self.budget_slack_bits = 0
+        self._neuron_masks: list[torch.Tensor | None] = [None] * n_layers
+        self._step_scales: list[torch.Tensor] | None = None  # set by each training forward pass
+        self.register_buffer("input_offset", torch.zeros(input_dim))
+        self.register_buffer("input_scale", torch.ones(input_dim))
+        self.register_buffer("input_shift", torch.zeros(()))
+        self.register_buffer("output_offset", torch.zeros(n_outputs))
+        self.register_buffer("output_scale", torch.ones(n_outputs))
+        self._build_layers()
+        self.register_load_state_dict_pre_hook(_adapt_saved_state)
+        if self.route.masks_follow_weights or self.n_prune_neurons_percentage > 0:
+            self.enable_pruning()
+
+    # ------------------------------------------------------------------------------------------------
+    # resolved parameters
+
+    @property
+    def hidden_accum_bits(self) -> int:
+        """The hidden layers' accumulator budget: ``n_accum_bits``, or the default for ``input_dim``."""
+        if self.n_accum_bits is not None:
+            return self.n_accum_bits
+        return max(default_n_accum_bits(self.input_dim), self.min_accumulator_bits())
+
+    @property
+    def output_accum_bits(self) -> int:
+        """The output layer's budget: ``n_accum_bits_output``, or ``max(hidden_accum_bits, 7)``."""
+        if self.n_accum_bits_output is not None:
+            return self.n_accum_bits_output
+        return max(self.hidden_accum_bits, DEFAULT_MIN_OUTPUT_ACCUM_BITS)
+
+    @property
+    def uses_mid_rise_inputs(self) -> bool:
+        """Whether the input grid is mid-rise: ``mid_rise_inputs``, or the default for ``input_dim``."""
+        if self.mid_rise_inputs is None:
+            return default_mid_rise_inputs(self.input_dim)
+        return self.mid_rise_inputs
+
+    @property
+    def n_hidden_neurons(self) -> int:
+        """Hidden width: ``n_hidden_neurons_multiplier * input_dim``, at least ``min_hidden_neurons``."""
+        return max(self.n_hidden_neurons_multiplier * self.input_dim, self.min_hidden_neurons)
+
+    def accumulator_budgets(self) -> list[int]:
+        """Accumulator bit budget of each linear layer: the hidden layers', then the output layer's."""
+        return [self.hidden_accum_bits] * (self.n_layers - 1) + [self.output_accum_bits]
+
+    def _layer_input_formats(self) -> list[tuple[bool, bool]]:
+        """(signed, narrow) of the quantizer feeding each linear layer, from the constructor arguments."""
+        after_activation = self.quant_signed and not issubclass(
+            self.activation_function, NON_NEGATIVE_ACTIVATIONS
+        )
+        hidden = [(after_activation, self.quant_narrow)] * (self.n_layers - 1)
+        return [(self.quant_signed, self.quant_narrow), *hidden]
+
+    def min_accumulator_bits(self) -> int:
+        """Smallest ``n_accum_bits`` that holds one input at its extreme times one weight at its extreme."""
+        max_weight = 2 ** (self.n_w_bits - 1) - 1
+        bits = 0
+        for signed, narrow in self._layer_input_formats():
+            low, high = integer_range(self.n_a_bits, signed, narrow)
+            extreme = max_weight * max(-low, high)
+            bits = max(bits, signed_bit_width(-extreme, extreme))
+        return bits
+
+    def _check_accumulator_bits(self) -> None:
+        minimum = self.min_accumulator_bits()
+        for name in ("n_accum_bits", "n_accum_bits_output"):
+            value = getattr(self, name)
+            if value is not None and value < minimum:
+                raise ValueError(
+                    f"{name} must be at least {minimum} to hold one {self.n_a_bits}-bit input times one "
+                    f"{self.n_w_bits}-bit weight (the smallest accumulator with one active input), "
+                    f"got {value}"
+                )
+
+    # ------------------------------------------------------------------------------------------------
+    # construction
+
+    def _build_layers(self) -> None:
+        widths = [self.input_dim, *[self.n_hidden_neurons] * (self.n_layers - 1), self.n_outputs]
+        formats = self._layer_input_formats()
+        budgets = self.accumulator_budgets()
+        self.input_quant = self._make_quantizer(*formats[0])
+        self.linears = nn.ModuleList(
+            qnn.QuantLinear(
+                widths[k],
+                widths[k + 1],
+                bias=True,
+                bias_quant=None,
+                weight_quant=self.route.weight_quant,
+                weight_bit_width=self.n_w_bits,
+                **self.route.linear_options(budgets[k]),
+            )
+            for k in range(self.n_layers)
+        )
+        self.activations = nn.ModuleList(self.activation_function() for _ in range(self.n_layers - 1))
+        self.activation_quants = nn.ModuleList(self._make_quantizer(*fmt) for fmt in formats[1:])
+        # The quantizers' zero points are 0, so each layer's integer input range is known from its format.
+        self._input_ranges = [integer_range(self.n_a_bits, *fmt) for fmt in formats]
+
+    def _make_quantizer(self, signed: bool, narrow: bool) -> qnn.QuantIdentity:
+        return qnn.QuantIdentity(
+            act_quant=_activation_quantizer(signed, self.power_of_two_scaling),
+            bit_width=self.n_a_bits,
+            collect_stats_steps=ACTIVATION_STATS_STEPS,
+            signed=signed,
+            narrow_range=narrow,
+            return_quant_tensor=True,
+        )
+
+    def set_input_normalization(self, offset, scale) -> None:
+        """Set the per-feature ``(x - offset) / scale`` applied before the input quantizer.
+
+        ``scale`` must be positive and finite: the estimators derive both from robust statistics of the
+        training data, so that raw features of any magnitude share one input grid.
+        """
+        offset = torch.as_tensor(np.asarray(offset, dtype=np.float32)).reshape(self.input_dim)
+        scale = torch.as_tensor(np.asarray(scale, dtype=np.float32)).reshape(self.input_dim)
+        if not (torch.isfinite(offset).all() and torch.isfinite(scale).all() and (scale > 0).all()):
+            raise ValueError("input normalization needs finite offsets and positive finite scales")
+        with torch.no_grad():
+            self.input_offset.copy_(offset)
+            self.input_scale.copy_(scale)
+
+    def set_output_scaling(self, offset, scale) -> None:
+        """Set the per-output ``out * scale + offset`` after the last layer (the client applies it).
+
+        A regressor trains on standardized targets, then sets their mean and standard deviation here, so
+        the network predicts in the targets' own units.
+        """
+        with torch.no_grad():
+            self.output_offset.copy_(torch.as_tensor(np.asarray(offset, dtype=np.float32)).reshape(-1))
+            self.output_scale.copy_(torch.as_tensor(np.asarray(scale, dtype=np.float32)).reshape(-1))
+
+    # ------------------------------------------------------------------------------------------------
+    # forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fake-quantized forward pass: float in, float out (the last layer has no output quantizer)."""
+        if self.training and self.route.masks_follow_weights and self._pruning_installed():
+            self._refresh_masks()
+        if self.training:
+            self._step_scales = [parameter.detach().clone() for parameter in self.learned_scales()]
+        out = self.input_quant((x - self.input_offset) / self.input_scale - self.input_shift)
+        if self.training and self.uses_mid_rise_inputs:
+            with torch.no_grad():
+                self.input_shift.fill_(0.5 * float(out.scale.reshape(-1)[0]))
+        for k, linear in enumerate(self.linears):
+            out = linear(out)
+            if k < self.n_layers - 1:
+                out = self.activation_quants[k](self.activations[k](out))
+        return out * self.output_scale + self.output_offset
+
+    def learned_scales(self) -> list[nn.Parameter]:
+        """The learned scale parameters of the input and activation quantizers."""
+        quantizers = (self.input_quant, *self.activation_quants)
+        return [parameter for quantizer in quantizers for parameter in quantizer.parameters()]
+
+    def restore_step_scales(self) -> None:
+        """Put back the quantizer scales of the last training step (no-op before any training step).
+
+        With power-of-two scales, a learned log-scale at a rounding boundary flips the scale from one step
+        to the next, so the optimizer's last step can leave the model on a scale it was not trained with.
+        """
+        if self._step_scales is None:
+            return
+        with torch.no_grad():
+            for parameter, value in zip(self.learned_scales(), self._step_scales, strict=True):
+                parameter.copy_(value)
+
+    # ------------------------------------------------------------------------------------------------
+    # accumulators
+
+    def _layer_inputs(self) -> list[tuple[qnn.QuantIdentity, qnn.QuantLinear]]:
+        return list(zip([self.input_quant, *self.activation_quants], self.linears, strict=True))
+
+    def accumulator_bit_widths(self) -> list[int]:
+        """Worst-case signed accumulator bit-width of each linear layer, from its integer weights (eval mode).
+
+        For output neuron ``j`` with integer weights ``w_ij`` and an input quantizer whose integer range minus
+        zero point is ``[x_min, x_max]``: ``lo_j = sum_i min(w_ij * x_min, w_ij * x_max)``, ``hi_j`` likewise
+        with ``max``, and the width is the smallest ``b`` with ``-2**(b-1) <= lo_j`` and ``hi_j < 2**(b-1)``.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            widths = []
+            for quantizer, linear in self._layer_inputs():
+                sample = quantized_input(quantizer, linear.in_features)
+                low, high = input_integer_range(quantizer, sample)
+                widths.append(accumulator_bit_width(integer_weight(linear, sample), low, high))
+        finally:
+            self.train(was_training)
+        return widths
+
+    def check_accumulators(self) -> None:
+        """Raise ``AccumulatorOverflowError`` if a layer's worst-case accumulator exceeds its budget."""
+        widths = self.accumulator_bit_widths()
+        budgets = self.accumulator_budgets()
+        if any(width > budget for width, budget in zip(widths, budgets, strict=True)):
+            raise AccumulatorOverflowError(
+                f"accumulator bit-widths per layer {widths} exceed their budgets {budgets} "
+                f"(n_accum_bits={self.n_accum_bits}, output layer {self.output_accum_bits})"
+            )
+
+    def max_active_neurons(self) -> int:
+        """Largest number of inputs per neuron that fits every layer's budget whatever the weight values.
+
+        With the prune route, neurons keep more inputs than this when their weights are not all extreme.
+        """
+        max_weight = 2 ** (self.n_w_bits - 1) - 1
+        counts = [
+            max_fitting_inputs(max_weight, low, high, budget)
+            for (low, high), budget in zip(self._input_ranges, self.accumulator_budgets(), strict=True)
+        ]
+        return min(counts)
+
+    # ------------------------------------------------------------------------------------------------
+    # pruning
+
+    def _pruned_layer_indices(self) -> list[int]:
+        return self.route.pruned_layers(self.n_layers, self.n_prune_neurons_percentage > 0)
+
+    def _pruning_installed(self) -> bool:
+        return any(prune.is_pruned(linear) for linear in self.linears)
+
+    def enable_pruning(self) -> None:
+        """Install pruning masks and compute them from the current weights.
+
+        Masks cover whole hidden neurons (``n_prune_neurons_percentage``, smallest L2 norms) and, with the
+        prune route, each neuron's accumulator budget. ``make_pruning_permanent`` bakes them in.
+        """
+        for k in range(self.n_layers - 1):
+            self._neuron_masks[k] = self._neuron_mask(self.linears[k])
+        for k in self._pruned_layer_indices():
+            linear = self.linears[k]
+            if not prune.is_pruned(linear):
+                prune.custom_from_mask(linear, "weight", torch.ones_like(linear.weight))
+        self._refresh_masks()
+
+    def _neuron_mask(self, linear: qnn.QuantLinear) -> torch.Tensor | None:
+        """Keep all but the ``n_prune_neurons_percentage`` output neurons with the smallest L2 weight norm."""
+        n_pruned = int(self.n_prune_neurons_percentage * linear.out_features)
+        if n_pruned == 0:
+            return None
+        with torch.no_grad():
+            norms = linear.weight.detach().norm(p=2, dim=1)
+            keep = torch.ones(linear.out_features, dtype=torch.bool)
+            keep[torch.argsort(norms, stable=True)[:n_pruned]] = False
+        return keep
+
+    def _refresh_masks(self) -> None:
+        """Recompute each pruned layer's mask from its current unpruned weights."""
+        budgets = self.accumulator_budgets()
+        for k in self._pruned_layer_indices():
+            linear = self.linears[k]
+            if not prune.is_pruned(linear):
+                continue
+            weight = linear.weight_orig.detach()
+            mask = torch.ones_like(weight, dtype=torch.bool)
+            if self._neuron_masks[k] is not None:
+                mask &= self._neuron_masks[k][:, None]
+            if self.route.masks_follow_weights:
+                integers = integer_weight(linear, None, weight)
+                budget = budgets[k] + self.budget_slack_bits
+                mask = self.route.restrict_mask(mask, weight, integers, self._input_ranges[k], budget)
+            linear.weight_mask.copy_(mask.to(linear.weight_mask.dtype))
+            # torch's pruning hook recomputes ``weight`` only before the next forward; do it now so that
+            # ``quant_weight()`` and the accumulator check see the new mask.
+            linear.weight = linear.weight_orig * linear.weight_mask
+
+    def make_pruning_permanent(self) -> None:
+        """Bake the masks into the weights and remove the pruning reparametrization.
+
+        With the prune route the masks are first recomputed from the final weights, so the bound holds for
+        whatever weights the last optimizer step produced.
+        """
+        self.budget_slack_bits = 0
+        if self.route.masks_follow_weights and not self._pruning_installed():
+            self.enable_pruning()
+        self._refresh_masks()
+        for linear in self.linears:
+            if prune.is_pruned(linear):
+                prune.remove(linear, "weight")
+        self._neuron_masks = [None] * self.n_layers
+
+    def on_train_end(self) -> None:
+        """Finalize after training: last step's quantizer scales, permanent pruning, checked accumulators.
+
+        Warns (``sklearn.exceptions.ConvergenceWarning``) when training was too short for the input and
+        activation quantizers to learn their scales (see :meth:`statistics_steps_left`).
+        """
+        self.restore_step_scales()
+        self.make_pruning_permanent()
+        self.check_accumulators()
+        steps_left = self.statistics_steps_left()
+        if steps_left:
+            warnings.warn(
+                f"training stopped {steps_left} optimizer steps before the input and activation "
+                f"quantizers learn their scales (after {ACTIVATION_STATS_STEPS} steps of statistics), which "
+                "costs accuracy: raise max_epochs or lower batch_size",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+
+    def statistics_steps_left(self) -> int:
+        """Training steps still needed before every input and activation quantizer learns its scale.
+
+        0 once that is done, also for a module that loaded trained scales.
+        """
+        counters = [
+            (module.collect_stats_steps, module.counter)
+            for quantizer in (self.input_quant, *self.activation_quants)
+            for module in quantizer.modules()
+            if isinstance(module, ParameterFromRuntimeStatsScaling)
+        ]
+        return max((steps + 1 - counter for steps, counter in counters), default=0)

@@ -1,0 +1,161 @@
+"""How much capacity the data needs: a search over network configurations, cheapest first.
+
+A configuration's cost under encryption is its table lookups: one per hidden neuron, priced by the
+precision it reads (the hidden accumulator budget). ``fit`` holds out a validation split, trains a float
+MLP on the rest as the reference, then trains the candidate configurations in increasing cost and keeps
+the first whose validation score is within ``accuracy_tolerance`` of the reference's (else the best one).
+Parameters the user set are never searched: a candidate only fills in what was left to ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.model_selection import train_test_split
+
+__all__ = ["LOOKUP_SECONDS", "Candidate", "CapacityReport", "candidates", "estimated_seconds"]
+
+#: Seconds per table lookup by the bit-width it reads, amortized over 64 parallel lookups on a 2-core
+#: machine at p_error 2**-40 (``benchmarks/pbs.py``). Used to rank candidates and to report an estimate.
+LOOKUP_SECONDS = {2: 0.007, 3: 0.009, 4: 0.011, 5: 0.026, 6: 0.060, 7: 0.123, 8: 0.429}
+#: Hidden accumulator budgets the search tries, cheapest first.
+SEARCHED_ACCUM_BITS = (4, 5, 6)
+#: Fewer rows than this and a validation split says nothing: the first candidate is used.
+MIN_SEARCH_ROWS = 60
+VALIDATION_FRACTION = 0.2
+
+
+def estimated_seconds(n_hidden_neurons: int, n_hidden_layers: int, accum_bits: int) -> float:
+    """Encrypted seconds per row if every hidden neuron stays active (idle ones cost nothing)."""
+    return n_hidden_layers * n_hidden_neurons * LOOKUP_SECONDS[min(max(accum_bits, 2), 8)]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration to try: the ``module__*`` values it sets, and its estimated latency."""
+
+    module_params: dict
+    estimated_seconds: float
+
+
+@dataclass
+class CapacityReport:
+    """What the search measured; the fitted estimator's ``capacity_`` holds its ``to_dict()``."""
+
+    chosen: dict
+    estimated_seconds: float
+    searched: bool
+    reference_score: float | None = None
+    candidates: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def candidates(
+    user_accum_bits: int | None,
+    min_accum_bits: int,
+    n_hidden_neurons: int,
+    n_hidden_layers: int,
+    latency_budget: float | None,
+) -> list[Candidate]:
+    """The configurations to try, cheapest first: one when the user set ``module__n_accum_bits``.
+
+    Candidates over ``latency_budget`` (estimated seconds per row) are dropped, except the cheapest.
+    """
+    if user_accum_bits is not None:
+        bits_options = [user_accum_bits]
+    else:
+        bits_options = sorted({max(bits, min_accum_bits) for bits in SEARCHED_ACCUM_BITS})
+    found = [
+        Candidate({"n_accum_bits": bits}, estimated_seconds(n_hidden_neurons, n_hidden_layers, bits))
+        for bits in bits_options
+    ]
+    within = [c for c in found[1:] if latency_budget is None or c.estimated_seconds <= latency_budget]
+    return [found[0], *within]
+
+
+def validation_split(X, y, is_classifier: bool, random_state):
+    """``(X_fit, X_val, y_fit, y_val)``: 20% held out, stratified for classifiers when every class can be."""
+    stratify = None
+    if is_classifier:
+        _, counts = np.unique(y, return_counts=True)
+        if counts.min() >= 2 and len(counts) <= VALIDATION_FRACTION * len(y):
+            stratify = y
+    seed = random_state if isinstance(random_state, int | np.integer) else 0
+    return train_test_split(X, y, test_size=VALIDATION_FRACTION, random_state=seed, stratify=stratify)
+
+
+def within_tolerance(score: float, reference: float, tolerance: float, n_validation: int) -> bool:
+    """Whether ``score`` is close enough to the float reference's on a validation split of this size.
+
+    One validation row of slack on top of ``tolerance``: on small splits one row is several points, and
+    the search should not buy latency to chase it.
+    """
+    return score >= reference - tolerance - 1.0 / max(n_validation, 1)
+
+
+def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_params) -> CapacityReport:
+    """Choose the configuration ``fit`` trains, measuring candidates on a validation split.
+
+    Runs inside ``fit``'s seeded torch context, so the choice is deterministic under ``random_state``.
+    """
+    from ._training import new_quantized_net, new_reference_net, score, train
+
+    probe = estimator._module_params({})
+    network = _probe_network(estimator, probe, n_outputs)
+    n_hidden_layers = network.n_layers - 1
+    found = candidates(
+        probe["n_accum_bits"],
+        network.min_accumulator_bits(),
+        network.n_hidden_neurons,
+        n_hidden_layers,
+        estimator.latency_budget,
+    )
+    if len(found) == 1 or len(X) < MIN_SEARCH_ROWS:
+        first = found[0]
+        return CapacityReport(first.module_params, first.estimated_seconds, searched=False)
+
+    classifier = is_classifier(estimator)
+    X_fit, X_val, y_fit, y_val = validation_split(X, y, classifier, estimator.random_state)
+    reference_net = new_reference_net(estimator, n_outputs, network.n_hidden_neurons, plan)
+    reference_score = score(
+        train(reference_net, X_fit, y_fit, normalization, **fit_params), X_val, y_val, classifier
+    )
+    report = CapacityReport({}, 0.0, searched=True, reference_score=reference_score)
+    best = None
+    for candidate in found:
+        net = new_quantized_net(estimator, n_outputs, estimator._module_params(candidate.module_params), plan)
+        train(net, X_fit, y_fit, normalization, **fit_params)
+        net.module_.on_train_end()
+        candidate_score = score(net, X_val, y_val, classifier)
+        report.candidates.append(
+            {
+                **candidate.module_params,
+                "estimated_seconds": candidate.estimated_seconds,
+                "validation_score": candidate_score,
+            }
+        )
+        if best is None or candidate_score > best[1]:
+            best = (candidate, candidate_score)
+        if within_tolerance(candidate_score, reference_score, estimator.accuracy_tolerance, len(X_val)):
+            best = (candidate, candidate_score)
+            break
+    report.chosen, report.estimated_seconds = best[0].module_params, best[0].estimated_seconds
+    return report
+
+
+def _probe_network(estimator, module_params: dict, n_outputs: int):
+    """A network with the user's parameters, to read its width and smallest possible budget from."""
+    from veil.qat import SparseQuantNeuralNetwork
+
+    routed = {
+        k.removeprefix("module__"): v
+        for k, v in estimator._routed_params().items()
+        if k.startswith("module__")
+    }
+    return SparseQuantNeuralNetwork(
+        input_dim=estimator.n_features_in_, n_outputs=n_outputs, **module_params, **routed
+    )

@@ -1,0 +1,125 @@
+"""The estimators' parameters: their constraint table, and the defaults that depend on the data.
+
+Every constructor parameter has one row here; the ``module__*`` rows come from the network's own table
+(``veil.qat.NETWORK_CONSTRAINTS``). ``fit`` checks them all once, with scikit-learn's message template.
+The defaults that depend on the data (batch size, input normalization, the capacity the search may choose
+from) are resolved by :func:`resolve_training` and reported on the fitted estimator, never written back
+into a parameter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from veil.qat import NETWORK_CONSTRAINTS
+from veil.qat._params import IntegerInterval, ModuleClass
+
+__all__ = ["ESTIMATOR_CONSTRAINTS", "TrainingPlan", "input_normalization", "resolve_training"]
+
+# A training epoch runs at most this many optimizer steps: past ~1,000 rows the batch grows instead, so
+# that fit time stops growing with the number of rows while 50 epochs still give the 2-bit weights a few
+# thousand steps (and the quantizers far more than their 300 statistics steps).
+MAX_STEPS_PER_EPOCH = 64
+MIN_BATCH_SIZE = 16
+
+
+class TorchClass(ModuleClass):
+    """A subclass of ``base`` (a torch loss or optimizer class, instantiated by skorch)."""
+
+    def __init__(self, base: type, example: str) -> None:
+        super().__init__()
+        self.base, self.example = base, example
+
+    def is_satisfied_by(self, val) -> bool:
+        return isinstance(val, type) and issubclass(val, self.base)
+
+    def __str__(self) -> str:
+        return f"a {self.base.__module__}.{self.base.__name__} subclass such as {self.example}"
+
+
+class CallbackList(ModuleClass):
+    """A list of skorch callbacks: instances, or ``(name, instance)`` pairs."""
+
+    def is_satisfied_by(self, val) -> bool:
+        from skorch.callbacks import Callback
+
+        if not isinstance(val, list | tuple):
+            return False
+        items = [item[1] if isinstance(item, tuple) and len(item) == 2 else item for item in val]
+        return all(
+            isinstance(item, Callback) or (isinstance(item, type) and issubclass(item, Callback))
+            for item in items
+        )
+
+    def __str__(self) -> str:
+        return (
+            "a list of skorch callbacks (instances of skorch.callbacks.Callback, or (name, callback) pairs)"
+        )
+
+
+#: Constraints of every explicit constructor parameter of the estimators.
+ESTIMATOR_CONSTRAINTS: dict[str, list] = {
+    **{
+        f"module__{name}": constraints
+        for name, constraints in NETWORK_CONSTRAINTS.items()
+        if name not in ("input_dim", "n_outputs", "accumulator_route")
+    },
+    "criterion": [None, TorchClass(torch.nn.Module, "torch.nn.CrossEntropyLoss")],
+    "optimizer": [TorchClass(torch.optim.Optimizer, "torch.optim.Adam")],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "max_epochs": [IntegerInterval(1, None, closed="left")],
+    "batch_size": [None, IntegerInterval(1, None, closed="left")],
+    "iterator_train__shuffle": ["boolean"],
+    "train_split": [None, callable],
+    "callbacks": [None, StrOptions({"disable"}), CallbackList()],
+    "verbose": ["verbose"],
+    "random_state": ["random_state"],
+    "rounding_threshold_bits": [None, IntegerInterval(2, None, closed="left"), dict],
+    "accuracy_tolerance": [Interval(Real, 0, 1, closed="both")],
+    "latency_budget": [None, Interval(Real, 0, None, closed="neither")],
+    "input_normalization": [None, StrOptions({"robust"})],
+    "classes": [None, "array-like"],
+}
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What ``fit`` resolved from the data before training: reported as ``training_plan_``."""
+
+    batch_size: int
+    steps_per_epoch: int
+    max_epochs: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_training(batch_size: int | None, max_epochs: int, n_rows: int) -> TrainingPlan:
+    """The batch size (``None``: 16, larger past 1,024 rows so an epoch is at most 64 steps)."""
+    if batch_size is None:
+        batch_size = max(MIN_BATCH_SIZE, math.ceil(n_rows / MAX_STEPS_PER_EPOCH))
+    return TrainingPlan(batch_size, math.ceil(n_rows / batch_size), max_epochs)
+
+
+def input_normalization(X: np.ndarray, method: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature ``(offset, scale)`` that the network subtracts and divides by before quantizing.
+
+    ``"robust"``: the mean and standard deviation of each feature winsorized at its 1st and 99th
+    percentiles, so that raw features of any magnitude land where standardized ones would, and a few
+    extreme values cannot squeeze a feature's useful range into one quantization step. A constant
+    feature gets a scale of 1. ``None``: the data is used as given (offset 0, scale 1).
+    """
+    n_features = X.shape[1]
+    if method is None or len(X) == 0:
+        return np.zeros(n_features), np.ones(n_features)
+    X = np.asarray(X, dtype=np.float64)
+    low, high = np.percentile(X, [1, 99], axis=0)
+    clipped = np.clip(X, low, high)
+    scale = clipped.std(axis=0)
+    return clipped.mean(axis=0), np.where(scale > 0, scale, 1.0)
