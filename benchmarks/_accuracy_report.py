@@ -75,8 +75,12 @@ def markdown(report: dict) -> str:
         f"# Veil accuracy suite — {report['date']}",
         "",
         f"Machine: {report['machine']}. Command: `{report['command']}`.",
-        f"Estimator parameters beyond the defaults: {report['params'] or 'none'} (random_state=0); "
-        f"rows per problem capped at {report['max_rows'] or 'no cap'}.",
+        f"Veil estimators: defaults except { ({'random_state': 0} | report['params']) }; "
+        + (
+            f"problems subsampled to at most {report['max_rows']} rows."
+            if report["max_rows"]
+            else "all rows."
+        ),
         "",
         "Scores on a fixed 25% test split (seed 0, stratified for classification): accuracy, or R² "
         "averaged over the targets (linnerud: all three). Regression targets are standardized on the "
