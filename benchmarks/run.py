@@ -10,7 +10,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,13 +24,10 @@ from sklearn.datasets import (
     make_circles,
     make_moons,
 )
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
+from benchmarks._common import RESULTS, SEED, machine, score, split_dataset
 from benchmarks.pbs import floor_seconds, lookup_cost_table
 
-RESULTS = Path(__file__).parent / "results"
-SEED = 0
 MAX_EPOCHS = 50
 
 
@@ -50,31 +46,10 @@ def _datasets():
     }
 
 
-def _split(X, y, task):
-    stratify = y if task == "classification" else None
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, random_state=SEED, stratify=stratify
-    )
-    scaler = StandardScaler().fit(X_train)
-    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    if task == "regression":
-        target_scaler = StandardScaler().fit(y_train.reshape(-1, 1))
-        y_train = target_scaler.transform(y_train.reshape(-1, 1)).ravel().astype(np.float32)
-        y_test = target_scaler.transform(y_test.reshape(-1, 1)).ravel().astype(np.float32)
-    return X_train, X_test, y_train, y_test
-
-
-def _score(task, y_true, y_pred) -> float:
-    if task == "classification":
-        return float(np.mean(y_true == y_pred))
-    residual = np.sum((y_true - np.ravel(y_pred)) ** 2)
-    return float(1.0 - residual / np.sum((y_true - y_true.mean()) ** 2))
-
-
 def benchmark_dataset(name, X, y, task, costs, n_encrypted_rows) -> dict:
     from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
 
-    X_train, X_test, y_train, y_test = _split(X, y, task)
+    X_train, X_test, y_train, y_test = split_dataset(X, y, task)
     estimator = NeuralNetClassifier if task == "classification" else NeuralNetRegressor
     started = time.perf_counter()
     model, float_model = estimator(max_epochs=MAX_EPOCHS, random_state=SEED).fit_benchmark(X_train, y_train)
@@ -113,9 +88,9 @@ def benchmark_dataset(name, X, y, task, costs, n_encrypted_rows) -> dict:
         "task": task,
         "n_features": int(X.shape[1]),
         "hidden_neurons": model.base_module_to_compile.n_hidden_neurons,
-        "float_mlp_score": _score(task, y_test, float_model.predict(X_test)),
-        "clear_score": _score(task, y_test, clear),
-        "simulated_score": _score(task, y_test, simulated),
+        "float_mlp_score": score(task, y_test, float_model.predict(X_test)),
+        "clear_score": score(task, y_test, clear),
+        "simulated_score": score(task, y_test, simulated),
         "clear_equals_simulated": bool(np.array_equal(clear, simulated)),
         "fit_seconds": fit_seconds,
         "compile_seconds": compile_seconds,
@@ -202,7 +177,7 @@ def main(argv=None) -> int:
     date = datetime.date.today().isoformat()
     report = {
         "date": date,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "lookup_seconds": {str(bits): seconds for bits, seconds in costs.items()},
         "datasets": rows,
         "total_seconds": time.perf_counter() - started,
