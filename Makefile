@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-heavy bench lint clean
+.PHONY: setup demo test test-heavy bench bench-accuracy lint clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,9 @@ test-heavy: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+bench-accuracy: $(STAMP)
+	$(BIN)/python -m benchmarks.accuracy
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -27,7 +27,6 @@ from veil.qat._defaults import (
     DEFAULT_MIN_HIDDEN_NEURONS,
     DEFAULT_N_A_BITS,
     DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
-    DEFAULT_N_LAYERS,
     DEFAULT_N_W_BITS,
 )
 from veil.torch import build_quantized_module, torch_to_onnx
@@ -72,7 +71,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        module__n_layers=DEFAULT_N_LAYERS,
+        module__n_layers=None,
         module__n_hidden_neurons_multiplier=DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
         module__n_w_bits=DEFAULT_N_W_BITS,
         module__n_a_bits=DEFAULT_N_A_BITS,
@@ -181,10 +180,11 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
         plan = resolve_training(self.batch_size, self.max_epochs, len(X))
         normalization = input_normalization(X, self.input_normalization)
         with seeded_torch(self.random_state), one_torch_thread():
-            report = search_capacity(self, X, y_fit, n_outputs, plan, normalization, **fit_params)
-            net = new_quantized_net(self, n_outputs, self._module_params(report.chosen), plan)
-            train(net, X, y_fit, normalization, **fit_params)
-            self.on_train_end(net, X, y_fit)
+            report, net = search_capacity(self, X, y_fit, n_outputs, plan, normalization, **fit_params)
+            if net is None:  # trained again on every row
+                net = new_quantized_net(self, n_outputs, self._module_params(report.chosen), plan)
+                train(net, X, y_fit, normalization, **fit_params)
+                self.on_train_end(net, X, y_fit)
         if target_scaling is not None:
             net.module_.set_output_scaling(*target_scaling)
         self.capacity_ = report.to_dict()

@@ -2,9 +2,10 @@
 
 A configuration's cost under encryption is its table lookups: one per hidden neuron, priced by the
 precision it reads (the hidden accumulator budget). ``fit`` holds out a validation split, trains a float
-MLP on the rest as the reference, then trains the candidate configurations in increasing cost and keeps
-the first whose validation score is within ``accuracy_tolerance`` of the reference's (else the best one).
-Parameters the user set are never searched: a candidate only fills in what was left to ``None``.
+MLP on the rest as the reference, then trains candidate configurations (depth and accumulator budget) in
+increasing estimated latency and keeps the first whose validation score is within ``accuracy_tolerance``
+of the reference's, else the best one. Parameters the user set are never searched: a candidate only fills
+in what was left to ``None``. Measurements behind the ladder: docs/decisions/capacity-search.md.
 """
 
 from __future__ import annotations
@@ -15,16 +16,21 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
-__all__ = ["LOOKUP_SECONDS", "Candidate", "CapacityReport", "candidates", "estimated_seconds"]
+__all__ = ["LOOKUP_SECONDS", "Candidate", "CapacityReport", "candidates", "search_capacity"]
 
 #: Seconds per table lookup by the bit-width it reads, amortized over 64 parallel lookups on a 2-core
 #: machine at p_error 2**-40 (``benchmarks/pbs.py``). Used to rank candidates and to report an estimate.
 LOOKUP_SECONDS = {2: 0.007, 3: 0.009, 4: 0.011, 5: 0.026, 6: 0.060, 7: 0.123, 8: 0.429}
-#: Hidden accumulator budgets the search tries, cheapest first.
+#: Depths (linear layers) and hidden accumulator budgets the search combines. At 4 bits a neuron reads
+#: two inputs and depth does not help; at 5 bits (four inputs) a second hidden layer does.
+SEARCHED_N_LAYERS = (2, 3, 4)
 SEARCHED_ACCUM_BITS = (4, 5, 6)
-#: Fewer rows than this and a validation split says nothing: the first candidate is used.
+#: Fewer rows than this and a validation split says nothing: the cheapest candidate is used.
 MIN_SEARCH_ROWS = 60
 VALIDATION_FRACTION = 0.2
+#: From this many rows on, the chosen candidate (trained on 80% of them) is the final network: a fifth more
+#: rows barely moves its accuracy, and retraining would add the longest training of the fit.
+REFIT_BELOW_ROWS = 2000
 
 
 def estimated_seconds(n_hidden_neurons: int, n_hidden_layers: int, accum_bits: int) -> float:
@@ -55,24 +61,35 @@ class CapacityReport:
 
 
 def candidates(
-    user_accum_bits: int | None,
+    n_layers: int | None,
+    accum_bits: int | None,
     min_accum_bits: int,
     n_hidden_neurons: int,
-    n_hidden_layers: int,
     latency_budget: float | None,
 ) -> list[Candidate]:
-    """The configurations to try, cheapest first: one when the user set ``module__n_accum_bits``.
+    """The configurations to try, by increasing estimated latency; a set parameter is not varied.
 
-    Candidates over ``latency_budget`` (estimated seconds per row) are dropped, except the cheapest.
+    Candidates over ``latency_budget`` (estimated seconds per row) are dropped, except the cheapest. A
+    3-layer network at 4 bits is not tried: at two inputs per neuron, depth did not help.
     """
-    if user_accum_bits is not None:
-        bits_options = [user_accum_bits]
-    else:
-        bits_options = sorted({max(bits, min_accum_bits) for bits in SEARCHED_ACCUM_BITS})
-    found = [
-        Candidate({"n_accum_bits": bits}, estimated_seconds(n_hidden_neurons, n_hidden_layers, bits))
+    layer_options = SEARCHED_N_LAYERS if n_layers is None else (n_layers,)
+    bits_options = SEARCHED_ACCUM_BITS if accum_bits is None else (accum_bits,)
+    pairs = {
+        (layers, max(bits, min_accum_bits))
+        for layers in layer_options
         for bits in bits_options
-    ]
+        if n_layers is not None or accum_bits is not None or layers == 2 or bits > 4
+    }
+    found = sorted(
+        (
+            Candidate(
+                {"n_layers": layers, "n_accum_bits": bits},
+                estimated_seconds(n_hidden_neurons, layers - 1, bits),
+            )
+            for layers, bits in pairs
+        ),
+        key=lambda c: (c.estimated_seconds, c.module_params["n_layers"]),
+    )
     within = [c for c in found[1:] if latency_budget is None or c.estimated_seconds <= latency_budget]
     return [found[0], *within]
 
@@ -97,39 +114,39 @@ def within_tolerance(score: float, reference: float, tolerance: float, n_validat
     return score >= reference - tolerance - 1.0 / max(n_validation, 1)
 
 
-def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_params) -> CapacityReport:
-    """Choose the configuration ``fit`` trains, measuring candidates on a validation split.
+def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_params):
+    """Choose the configuration ``fit`` trains: ``(report, net)``.
 
-    Runs inside ``fit``'s seeded torch context, so the choice is deterministic under ``random_state``.
+    ``net`` is the chosen candidate's trained network when it can be the final one (``REFIT_BELOW_ROWS``),
+    else None. Runs inside ``fit``'s seeded torch context, so the choice is deterministic under
+    ``random_state``.
     """
     from ._training import new_quantized_net, new_reference_net, score, train
 
-    probe = estimator._module_params({})
-    network = _probe_network(estimator, probe, n_outputs)
-    n_hidden_layers = network.n_layers - 1
+    user = estimator._module_params({})
+    probe = _probe_network(estimator, user, n_outputs)
     found = candidates(
-        probe["n_accum_bits"],
-        network.min_accumulator_bits(),
-        network.n_hidden_neurons,
-        n_hidden_layers,
+        user["n_layers"],
+        user["n_accum_bits"],
+        probe.min_accumulator_bits(),
+        probe.n_hidden_neurons,
         estimator.latency_budget,
     )
     if len(found) == 1 or len(X) < MIN_SEARCH_ROWS:
-        first = found[0]
-        return CapacityReport(first.module_params, first.estimated_seconds, searched=False)
+        return CapacityReport(found[0].module_params, found[0].estimated_seconds, searched=False), None
 
     classifier = is_classifier(estimator)
     X_fit, X_val, y_fit, y_val = validation_split(X, y, classifier, estimator.random_state)
-    reference_net = new_reference_net(estimator, n_outputs, network.n_hidden_neurons, plan)
-    reference_score = score(
-        train(reference_net, X_fit, y_fit, normalization, **fit_params), X_val, y_val, classifier
+    reference_net = new_reference_net(estimator, n_outputs, probe.n_hidden_neurons, probe.n_layers, plan)
+    train(reference_net, X_fit, y_fit, normalization, **fit_params)
+    report = CapacityReport(
+        {}, 0.0, searched=True, reference_score=score(reference_net, X_val, y_val, classifier)
     )
-    report = CapacityReport({}, 0.0, searched=True, reference_score=reference_score)
     best = None
     for candidate in found:
         net = new_quantized_net(estimator, n_outputs, estimator._module_params(candidate.module_params), plan)
         train(net, X_fit, y_fit, normalization, **fit_params)
-        net.module_.on_train_end()
+        estimator.on_train_end(net, X_fit, y_fit)
         candidate_score = score(net, X_val, y_val, classifier)
         report.candidates.append(
             {
@@ -139,12 +156,14 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
             }
         )
         if best is None or candidate_score > best[1]:
-            best = (candidate, candidate_score)
-        if within_tolerance(candidate_score, reference_score, estimator.accuracy_tolerance, len(X_val)):
-            best = (candidate, candidate_score)
+            best = (candidate, candidate_score, net)
+        if within_tolerance(
+            candidate_score, report.reference_score, estimator.accuracy_tolerance, len(X_val)
+        ):
+            best = (candidate, candidate_score, net)
             break
     report.chosen, report.estimated_seconds = best[0].module_params, best[0].estimated_seconds
-    return report
+    return report, (best[2] if len(X) >= REFIT_BELOW_ROWS else None)
 
 
 def _probe_network(estimator, module_params: dict, n_outputs: int):
@@ -152,10 +171,9 @@ def _probe_network(estimator, module_params: dict, n_outputs: int):
     from veil.qat import SparseQuantNeuralNetwork
 
     routed = {
-        k.removeprefix("module__"): v
-        for k, v in estimator._routed_params().items()
-        if k.startswith("module__")
+        name.removeprefix("module__"): value
+        for name, value in estimator._routed_params().items()
+        if name.startswith("module__")
     }
-    return SparseQuantNeuralNetwork(
-        input_dim=estimator.n_features_in_, n_outputs=n_outputs, **module_params, **routed
-    )
+    params = {**module_params, "n_layers": module_params["n_layers"] or 2, **routed}
+    return SparseQuantNeuralNetwork(input_dim=estimator.n_features_in_, n_outputs=n_outputs, **params)

@@ -24,15 +24,16 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     accumulators kept within their budgets by pruning) with skorch, then builds its integer model:
     ``predict`` works at once in clear (``fhe="disable"``); after :meth:`compile`, also in FHE simulation
     and encrypted. Out of the box ``fit`` also decides how much capacity the data needs: it holds out 20%
-    of the rows, trains a float MLP on the rest as the reference, and tries hidden accumulator budgets of
-    4, 5 then 6 bits (the lookup precision, the main lever on encrypted latency), keeping the first one
-    whose validation score is within ``accuracy_tolerance`` of the reference's; the final network then
-    trains on every row. ``capacity_`` reports what was measured and chosen.
+    of the rows, trains a float MLP on the rest as the reference, and tries depths and hidden accumulator
+    budgets (the lookup precision, the main lever on encrypted latency) by increasing estimated latency,
+    keeping the first whose validation score is within ``accuracy_tolerance`` of the reference's. Under
+    2,000 rows the chosen network then trains again on every row. ``capacity_`` reports what was
+    measured and chosen.
 
     Parameters
     ----------
-    module__n_layers : int, default=2
-        Number of linear layers (``module__n_layers - 1`` hidden layers).
+    module__n_layers : int or None, default=None
+        Number of linear layers (``module__n_layers - 1`` hidden layers). None: chosen by ``fit``, 2 to 4.
     module__n_hidden_neurons_multiplier : int, default=1
         Hidden layers have ``module__n_hidden_neurons_multiplier * n_features`` neurons, and at least
         ``module__min_hidden_neurons``. Each costs one table lookup (idle ones cost nothing).
@@ -40,7 +41,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         Bits of the weights, and of the inputs and activations.
     module__n_accum_bits : int or None, default=None
         Largest bit-width of any hidden layer's integer accumulator, guaranteed for every input: the
-        precision of the table lookups. None: chosen by ``fit`` (see above). Setting it turns the search off.
+        precision of the table lookups. None: chosen by ``fit``, 4 to 6 bits. Setting both this and
+        ``module__n_layers`` turns the search off.
     module__n_prune_neurons_percentage : float, default=0.0
         Share of hidden neurons removed; set by :meth:`prune`.
     module__activation_function : torch.nn.Module subclass, default=torch.nn.ReLU

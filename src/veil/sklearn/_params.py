@@ -70,6 +70,8 @@ ESTIMATOR_CONSTRAINTS: dict[str, list] = {
         for name, constraints in NETWORK_CONSTRAINTS.items()
         if name not in ("input_dim", "n_outputs", "accumulator_route")
     },
+    # Left to None, depth and hidden accumulator budget are chosen by the capacity search.
+    "module__n_layers": [None, IntegerInterval(1, None, closed="left")],
     "criterion": [None, TorchClass(torch.nn.Module, "torch.nn.CrossEntropyLoss")],
     "optimizer": [TorchClass(torch.optim.Optimizer, "torch.optim.Adam")],
     "lr": [Interval(Real, 0, None, closed="neither")],

@@ -100,9 +100,9 @@ class PredictionMixin:
         features, known once fitted.
         """
         check_is_fitted(self)
-        width = self.base_module_to_compile.n_hidden_neurons
+        module = self.base_module_to_compile
         return {
-            "hidden_layer_sizes": (width,) * (self.module__n_layers - 1),
+            "hidden_layer_sizes": (module.n_hidden_neurons,) * (module.n_layers - 1),
             "activation": _MLP_ACTIVATIONS.get(self.module__activation_function, "relu"),
             "solver": "sgd" if self.optimizer is torch.optim.SGD else "adam",
             "alpha": float(getattr(self, "optimizer__weight_decay", 0.0)),

@@ -77,7 +77,7 @@ def new_quantized_net(estimator, n_outputs: int, module_params: dict, plan: Trai
     )
 
 
-def new_reference_net(estimator, n_outputs: int, width: int, plan: TrainingPlan):
+def new_reference_net(estimator, n_outputs: int, width: int, n_layers: int, plan: TrainingPlan):
     """An uninitialized skorch network around :class:`FloatReference`."""
     routed = {k: v for k, v in estimator._routed_params().items() if k.startswith("criterion__")}
     if "criterion__weight" in routed and not isinstance(routed["criterion__weight"], torch.Tensor):
@@ -87,7 +87,7 @@ def new_reference_net(estimator, n_outputs: int, width: int, plan: TrainingPlan)
         module__input_dim=estimator.n_features_in_,
         module__n_outputs=n_outputs,
         module__width=max(width, REFERENCE_MIN_WIDTH),
-        module__n_layers=estimator.module__n_layers,
+        module__n_layers=n_layers,
         module__activation=estimator.module__activation_function,
         **_training_params(estimator, plan),
         callbacks=_callbacks(estimator, quantized=False),
