@@ -1,0 +1,155 @@
+"""The data-dependent defaults: capacity search, input normalization, target scaling, parameter checks."""
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris, make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
+
+import veil
+from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
+from veil.sklearn._capacity import LOOKUP_SECONDS, candidates, within_tolerance
+from veil.sklearn._params import input_normalization, resolve_training
+
+# Short trainings: these tests check the mechanism, not the accuracy (see make bench-accuracy).
+QUICK = {"max_epochs": 6, "random_state": 0}
+
+
+@pytest.fixture(autouse=True)
+def quiet_short_training():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def test_candidates_are_ordered_by_estimated_latency_and_respect_the_budget():
+    found = candidates(None, None, min_accum_bits=4, n_hidden_neurons=32, latency_budget=3.0)
+    pairs = [(c.module_params["n_layers"], c.module_params["n_accum_bits"]) for c in found]
+    assert pairs == [(2, 4), (2, 5), (3, 5), (2, 6), (4, 5)]
+    seconds = [c.estimated_seconds for c in found]
+    assert seconds == sorted(seconds)
+    assert seconds[0] == pytest.approx(32 * LOOKUP_SECONDS[4])
+    assert seconds[-1] == pytest.approx(3 * 32 * LOOKUP_SECONDS[5])
+    # A tight budget keeps the cheapest candidate only; a set parameter is never varied.
+    assert len(candidates(None, None, 4, 32, latency_budget=0.01)) == 1
+    fixed_depth = candidates(3, None, 4, 32, latency_budget=None)
+    assert {c.module_params["n_layers"] for c in fixed_depth} == {3}
+    fixed_bits = candidates(None, 5, 4, 32, latency_budget=None)
+    assert {c.module_params["n_accum_bits"] for c in fixed_bits} == {5}
+    assert candidates(2, 6, 4, 32, latency_budget=None)[0].module_params == {"n_layers": 2, "n_accum_bits": 6}
+    # Budgets below what one input times one weight needs are raised to it.
+    assert {c.module_params["n_accum_bits"] for c in candidates(2, None, 6, 32, None)} == {6}
+
+
+def test_tolerance_allows_one_validation_row():
+    assert within_tolerance(0.90, 0.92, tolerance=0.01, n_validation=50)  # 0.02 <= 0.01 + 1/50
+    assert not within_tolerance(0.90, 0.92, tolerance=0.01, n_validation=1000)
+
+
+def test_search_is_deterministic_reported_and_never_overrides_explicit_parameters():
+    X, y = make_classification(n_samples=120, n_features=6, n_informative=4, random_state=0)
+    first = NeuralNetClassifier(**QUICK).fit(X, y)
+    second = NeuralNetClassifier(**QUICK).fit(X, y)
+    assert first.capacity_ == second.capacity_
+    np.testing.assert_array_equal(first.predict(X), second.predict(X))
+    report = first.capacity_
+    assert report["searched"] and report["reference_score"] is not None
+    tried = report["candidates"]
+    assert tried[0]["n_layers"] == 2 and tried[0]["n_accum_bits"] == 4
+    assert report["chosen"] in [{k: c[k] for k in ("n_layers", "n_accum_bits")} for c in tried]
+    module = first.base_module_to_compile
+    assert (module.n_layers, module.n_accum_bits) == (
+        report["chosen"]["n_layers"],
+        report["chosen"]["n_accum_bits"],
+    )
+    # The parameters stay as given: the choice lives in capacity_.
+    assert first.module__n_accum_bits is None and first.module__n_layers is None
+
+    fixed = NeuralNetClassifier(module__n_layers=3, module__n_accum_bits=5, **QUICK).fit(X, y)
+    assert not fixed.capacity_["searched"]
+    assert fixed.capacity_["chosen"] == {"n_layers": 3, "n_accum_bits": 5}
+    assert fixed.base_module_to_compile.accumulator_budgets() == [5, 5, 7]
+
+
+def test_raw_features_match_standardized_ones_and_survive_files():
+    X, y = load_iris(return_X_y=True)
+    spread = np.array([1e-3, 1.0, 1e2, 1e4])
+    raw = X * spread + 5 * spread
+    standardized = (X - X.mean(axis=0)) / X.std(axis=0)
+    params = {"module__n_layers": 2, "module__n_accum_bits": 4, "max_epochs": 30, "random_state": 0}
+    on_raw = NeuralNetClassifier(**params).fit(raw, y)
+    on_standardized = NeuralNetClassifier(**params).fit(standardized, y)
+    # The normalization is affine-invariant: both networks see the same normalized inputs.
+    assert abs(on_raw.score(raw, y) - on_standardized.score(standardized, y)) <= 0.02
+    assert on_raw.score(raw, y) > 0.9
+    # It runs on the client: the integer model quantizes raw rows, and a Veil file keeps it.
+    buffer = io.BytesIO()
+    on_raw.dump(buffer)
+    buffer.seek(0)
+    loaded = veil.load(buffer)
+    np.testing.assert_array_equal(loaded.predict(raw), on_raw.predict(raw))
+    on_raw.compile(raw)
+    np.testing.assert_array_equal(on_raw.predict(raw, fhe="simulate"), on_raw.predict(raw))
+
+
+def test_robust_normalization_ignores_an_extreme_value():
+    X = np.random.default_rng(0).normal(size=(500, 2))
+    X[0, 0] = 1e3
+    offset, scale = input_normalization(X, "robust")
+    assert abs(offset[0]) < 0.1 and 0.8 < scale[0] < 1.2
+    constant = input_normalization(np.ones((10, 1)), "robust")
+    assert constant[1][0] == 1.0
+    assert input_normalization(X, None)[1].tolist() == [1.0, 1.0]
+
+
+def test_batch_size_grows_past_a_thousand_rows():
+    assert resolve_training(None, 50, 500).batch_size == 16
+    large = resolve_training(None, 50, 20000)
+    assert large.steps_per_epoch <= 64 and large.batch_size == 313
+    assert resolve_training(32, 50, 20000).batch_size == 32
+
+
+def test_regressor_predicts_in_the_targets_units():
+    X, y = make_regression(n_samples=200, n_features=4, noise=1.0, random_state=0)
+    target = 1000 * y + 5e4
+    model = NeuralNetRegressor(module__n_layers=2, module__n_accum_bits=5, max_epochs=30, random_state=0)
+    model.fit(X, target)
+    assert model.score(X, target) > 0.8
+    assert abs(np.mean(model.predict(X)) - 5e4) < 0.1 * np.std(target)
+
+
+def test_rounding_never_rounds_the_output_layer():
+    X, y = load_iris(return_X_y=True)
+    params = {"module__n_layers": 2, "module__n_accum_bits": 4, "max_epochs": 30, "random_state": 0}
+    rounded = NeuralNetClassifier(rounding_threshold_bits=3, **params).fit(X, y)
+    plain = NeuralNetClassifier(**params).fit(X, y)
+    graph = rounded.quantized_module_.graph
+    lookups = [node for node in graph.nodes if type(node).__name__ == "LookupNode"]
+    assert len(lookups) == len(
+        [n for n in plain.quantized_module_.graph.nodes if type(n).__name__ == "LookupNode"]
+    )
+    assert rounded.score(X, y) > 0.8  # one class everywhere would be 0.33
+
+
+@pytest.mark.parametrize(
+    ("params", "fragments"),
+    [
+        ({"max_epochs": 0}, ["'max_epochs'", "[1, inf)", "Got 0"]),
+        ({"max_epochs": -1}, ["'max_epochs'", "Got -1"]),
+        ({"max_epochs": 2.5}, ["'max_epochs'", "an int", "Got 2.5"]),
+        ({"optimizer": "adam"}, ["'optimizer'", "Optimizer subclass such as torch.optim.Adam", "Got 'adam'"]),
+        ({"callbacks": [lambda net: None]}, ["'callbacks'", "skorch callbacks", "Got ["]),
+        ({"lr": 0}, ["'lr'", "(0.0, inf)", "Got 0"]),
+        ({"accuracy_tolerance": 2}, ["'accuracy_tolerance'", "[0.0, 1.0]", "Got 2"]),
+        ({"input_normalization": "standard"}, ["'input_normalization'", "'robust'", "Got 'standard'"]),
+        ({"module__n_w_bits": 9}, ["'module__n_w_bits'", "[2, 8]", "Got 9"]),
+    ],
+)
+def test_invalid_parameters_are_refused_at_fit_with_one_message(params, fragments):
+    X, y = make_classification(n_samples=40, n_features=4, random_state=0)
+    with pytest.raises(ValueError) as error:
+        NeuralNetClassifier(**params).fit(X, y)
+    for fragment in fragments:
+        assert fragment in str(error.value)
