@@ -4,6 +4,8 @@ import hashlib
 import io
 import json
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -44,7 +46,8 @@ def iris():
 @pytest.fixture(scope="module")
 def classifier(iris):
     X, labels = iris
-    return NeuralNetClassifier(max_epochs=3, random_state=0).fit(X, labels)
+    params = {"module__n_layers": 2, "module__n_accum_bits": 4, "max_epochs": 3, "random_state": 0}
+    return NeuralNetClassifier(**params).fit(X, labels)
 
 
 # -- the container ---------------------------------------------------------------------------------------
@@ -94,11 +97,43 @@ def test_garbage_truncated_and_altered_files_are_refused():
         files.from_bytes(data, "quantized-module")
 
 
-def test_a_file_from_another_veil_version_is_refused_by_name():
+def test_a_file_from_another_veil_version_loads_unless_its_format_differs():
     data = files.to_bytes("test", {"a": 1})
-    other = _rewrite_header(data, lambda header: header.update(veil_version="0.0.1"))
-    with pytest.raises(files.ModelFileError, match=r"written by Veil 0\.0\.1 .* this is Veil"):
-        files.from_bytes(other, "test")
+    patch_release = _rewrite_header(data, lambda header: header.update(veil_version="0.1.99"))
+    assert files.from_bytes(patch_release, "test") == ("test", {"a": 1})
+    other_format = _rewrite_header(data, lambda header: header.update(veil_version="9.0.0", format=2))
+    with pytest.raises(
+        files.ModelFileError, match=r"written by Veil 9\.0\.0 in file format 2; .* reads format 1"
+    ):
+        files.from_bytes(other_format, "test")
+
+
+def test_every_file_type_is_in_the_inventory_and_defined_where_it_says():
+    for name, module_name in files.FILE_TYPES.items():
+        cls = files._file_type(name)
+        assert cls is not None and cls.__module__ == module_name, name
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor", "module"])
+def test_veil_load_works_in_a_fresh_interpreter(kind, tmp_path, iris):
+    X, y = iris
+    path = tmp_path / f"{kind}.veil"
+    if kind == "module":
+        model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+        compile_torch_model(model, X.to_numpy(), n_bits=3).dump(path)
+    else:
+        estimator = NeuralNetClassifier if kind == "classifier" else NeuralNetRegressor
+        target = y if kind == "classifier" else np.arange(len(X)) % 3
+        estimator(module__n_layers=2, module__n_accum_bits=4, max_epochs=1).fit(X, target).dump(path)
+    script = f"import veil; model = veil.load({str(path)!r}); print(type(model).__name__)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    expected = {
+        "classifier": "NeuralNetClassifier",
+        "regressor": "NeuralNetRegressor",
+        "module": "QuantizedModule",
+    }
+    assert result.stdout.strip() == expected[kind]
 
 
 def test_a_forged_file_cannot_name_arbitrary_types_or_dtypes():

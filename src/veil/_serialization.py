@@ -13,14 +13,19 @@ Layout of a ``.veil`` file (all integers little-endian)::
 ``content`` is a JSON tree where a few tagged objects stand for what JSON lacks: ``{"__array__": i}``
 (the i-th array), ``{"__tuple__": [...]}``, ``{"__dict__": [[key, value], ...]}`` (non-string keys),
 ``{"__float__": "nan"}`` and ``{"__object__": "veil.TensorInfo", "fields": {...}}``. An object is rebuilt
-only if its type was registered with :func:`serializable`, and arrays only of plain numeric, boolean or
-string dtypes: reading a file never imports a module or runs code chosen by the file.
+only if its type is in :data:`FILE_TYPES`, the explicit inventory of what a file may hold (reading a file
+imports that type's Veil module, so ``import veil; veil.load(path)`` works in a fresh interpreter), and
+arrays only of plain numeric, boolean or string dtypes: a file never chooses code to run.
+
+A file is readable by every Veil that writes the same ``format``; a new Veil that changes what a file
+holds raises ``FORMAT_VERSION`` and says so when it meets an older file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import math
 import struct
@@ -37,6 +42,24 @@ FORMAT_VERSION = 1
 _CHECKSUM_BYTES = 32
 _ALLOWED_DTYPE_KINDS = frozenset("biufU")  # bool, ints, unsigned ints, floats, unicode strings
 
+#: Every type a Veil file may hold, by the name files use for it, and the Veil module that defines it.
+FILE_TYPES: dict[str, str] = {
+    "veil.OnnxNode": "veil.onnx._numpy_module",
+    "veil.KeptPositions": "veil.quantization._idle_neurons",
+    "veil.UniformQuantizer": "veil.quantization._quantizers",
+    "veil.RoundingPolicy": "veil.quantization._bits",
+    "veil.TensorInfo": "veil.quantization._integer_graph",
+    "veil.Requantization": "veil.quantization._integer_graph",
+    "veil.LinearNode": "veil.quantization._integer_graph",
+    "veil.LookupNode": "veil.quantization._integer_graph",
+    "veil.ReshapeNode": "veil.quantization._integer_graph",
+    "veil.IntegerGraph": "veil.quantization._integer_graph",
+    "veil.InputEncoder": "veil.quantization._module",
+    "veil.OutputDecoder": "veil.quantization._module",
+    "veil.FloatStep": "veil.quantization._steps",
+    "veil.CombineStep": "veil.quantization._steps",
+    "veil.ClassReference": "veil.sklearn._files",
+}
 _REGISTRY: dict[str, type] = {}
 
 
@@ -53,10 +76,12 @@ def veil_version() -> str:
 
 
 def serializable(cls: type) -> type:
-    """Class decorator: allow instances of the dataclass ``cls`` in Veil files."""
+    """Class decorator: mark the dataclass ``cls``, which :data:`FILE_TYPES` must list, as file content."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"only dataclasses can be registered, got {cls!r}")
     name = _type_name(cls)
+    if FILE_TYPES.get(name) != cls.__module__:
+        raise TypeError(f"{name} ({cls.__module__}) is not in veil._serialization.FILE_TYPES; add it there")
     if _REGISTRY.setdefault(name, cls) is not cls:
         raise TypeError(f"two serializable classes share the name {name!r}")
     return cls
@@ -115,7 +140,7 @@ def decode(tree: Any, arrays: list[np.ndarray]) -> Any:
             raise ModelFileError(f"invalid float {tree['__float__']!r} in the file")
         return float(tree["__float__"])
     if "__object__" in tree:
-        cls = _REGISTRY.get(tree["__object__"])
+        cls = _file_type(tree["__object__"])
         if cls is None:
             raise ModelFileError(f"the file holds an object of unknown type {tree['__object__']!r}")
         fields = {name: decode(value, arrays) for name, value in tree["fields"].items()}
@@ -125,6 +150,15 @@ def decode(tree: Any, arrays: list[np.ndarray]) -> Any:
             message = f"the file's {tree['__object__']} does not match this Veil: {error}"
             raise ModelFileError(message) from None
     return {key: decode(value, arrays) for key, value in tree.items()}
+
+
+def _file_type(name) -> type | None:
+    """The class a file names, imported from its module in :data:`FILE_TYPES` (None if not listed)."""
+    if not isinstance(name, str) or name not in FILE_TYPES:
+        return None
+    if name not in _REGISTRY:
+        importlib.import_module(FILE_TYPES[name])  # its @serializable classes register as they are defined
+    return _REGISTRY.get(name)
 
 
 def _index(value, size: int) -> int:
@@ -174,8 +208,8 @@ def from_bytes(data: bytes, kind: str | tuple[str, ...], source: str = "the data
     Raises
     ------
     ModelFileError
-        ``data`` is not a Veil container, is truncated or altered, was written by another Veil version,
-        or holds another kind of object than ``kind``.
+        ``data`` is not a Veil container, is truncated or altered, is in a file format this Veil does
+        not read, or holds another kind of object than ``kind``.
     """
     data = bytes(data)
     kinds = (kind,) if isinstance(kind, str) else kind
@@ -202,11 +236,11 @@ def _check_header(header, kinds: tuple[str, ...], source: str) -> None:
     required = {"format", "veil_version", "kind", "arrays", "content"}
     if not isinstance(header, dict) or not required <= set(header):
         raise ModelFileError(f"{source} has an incomplete header")
-    if header["format"] != FORMAT_VERSION or header["veil_version"] != veil_version():
+    if header["format"] != FORMAT_VERSION:
         raise ModelFileError(
-            f"{source} was written by Veil {header['veil_version']} (file format {header['format']}); "
-            f"this is Veil {veil_version()} (format {FORMAT_VERSION}). Load it with the Veil version "
-            "that wrote it, or save the model again with this one"
+            f"{source} was written by Veil {header['veil_version']} in file format {header['format']}; "
+            f"this is Veil {veil_version()}, which reads format {FORMAT_VERSION}. Load it with a Veil that "
+            "reads its format, or save the model again with this one"
         )
     if header["kind"] not in kinds:
         raise ModelFileError(f"{source} holds a {header['kind']!r}, expected {' or '.join(map(repr, kinds))}")
