@@ -1,6 +1,7 @@
 """Veil: machine learning on encrypted data."""
 
-from ._serialization import ModelFileError, read_file
+from ._serialization import read_file
+from .errors import ModelFileError
 
 __all__ = ["ModelFileError", "load"]
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import VeilError
+from .errors import ModelFileError
 
 MAGIC = b"VEIL\x00FMT"
 FORMAT_VERSION = 1
@@ -61,10 +61,6 @@ FILE_TYPES: dict[str, str] = {
     "veil.ClassReference": "veil.sklearn._files",
 }
 _REGISTRY: dict[str, type] = {}
-
-
-class ModelFileError(VeilError, ValueError):
-    """A Veil file that cannot be read: not a Veil file, truncated, altered, or from another Veil version."""
 
 
 def veil_version() -> str:

@@ -32,3 +32,7 @@ class NotCompiledError(VeilError, RuntimeError):
 
 class EncryptedDataError(VeilError, ValueError):
     """Ciphertexts or evaluation keys that are malformed, or were made for another model or other keys."""
+
+
+class ModelFileError(VeilError, ValueError):
+    """A Veil file that cannot be read: not a Veil file, truncated, altered, or in an unknown format."""
