@@ -21,11 +21,8 @@ import brevitas.nn as qnn
 import numpy as np
 import torch
 from brevitas.core.scaling import ParameterFromRuntimeStatsScaling
-from brevitas.quant.fixed_point import Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
-from brevitas.quant.scaled_int import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
-from torch.nn.utils import prune
 
 from veil.errors import AccumulatorOverflowError
 from veil.quantization._bounds import accumulator_bit_width, max_fitting_inputs, signed_bit_width
@@ -43,35 +40,15 @@ from ._defaults import (
 )
 from ._layer_integers import input_integer_range, integer_range, integer_weight, quantized_input
 from ._params import check_network_params
+from ._pruning import adapt_pruned_state, install_masks, pruning_installed, refresh_masks, remove_masks
+from ._quantizers import NON_NEGATIVE_ACTIVATIONS, make_quantizer
 from ._routes import ACCUMULATOR_ROUTES
 
 __all__ = ["SparseQuantNeuralNetwork"]
 
-# Activations whose output is never negative get an unsigned quantizer: the sign bit would be wasted.
-NON_NEGATIVE_ACTIVATIONS: tuple[type[nn.Module], ...] = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.Sigmoid,
-    nn.Hardsigmoid,
-    nn.Softplus,
-)
 
-
-def _activation_quantizer(signed: bool, power_of_two_scaling: bool) -> type:
-    if power_of_two_scaling:
-        return Int8ActPerTensorFixedPoint if signed else Uint8ActPerTensorFixedPoint
-    return Int8ActPerTensorFloat if signed else Uint8ActPerTensorFloat
-
-
-def _adapt_saved_state(module, state_dict, prefix, *_) -> None:
-    """Let a state dict saved after pruning was made permanent load into a module that prunes, and back."""
-    for k, linear in enumerate(module.linears):
-        key = f"{prefix}linears.{k}.weight"
-        if prune.is_pruned(linear) and key in state_dict:
-            state_dict[key + "_orig"] = state_dict.pop(key)  # its zeros are already in the weights
-            state_dict[key + "_mask"] = torch.ones_like(linear.weight_mask)
-        elif not prune.is_pruned(linear) and key + "_orig" in state_dict:
-            state_dict[key] = state_dict.pop(key + "_orig") * state_dict.pop(key + "_mask")
+def _row(values, size: int) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values, dtype=np.float32)).reshape(size)
 
 
 class SparseQuantNeuralNetwork(nn.Module):
@@ -161,7 +138,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         self.register_buffer("output_offset", torch.zeros(n_outputs))
         self.register_buffer("output_scale", torch.ones(n_outputs))
         self._build_layers()
-        self.register_load_state_dict_pre_hook(_adapt_saved_state)
+        self.register_load_state_dict_pre_hook(adapt_pruned_state)
         if self.route.masks_follow_weights or self.n_prune_neurons_percentage > 0:
             self.enable_pruning()
 
@@ -234,7 +211,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         widths = [self.input_dim, *[self.n_hidden_neurons] * (self.n_layers - 1), self.n_outputs]
         formats = self._layer_input_formats()
         budgets = self.accumulator_budgets()
-        self.input_quant = self._make_quantizer(*formats[0])
+        self.input_quant = make_quantizer(self.n_a_bits, *formats[0], self.power_of_two_scaling)
         self.linears = nn.ModuleList(
             qnn.QuantLinear(
                 widths[k],
@@ -248,19 +225,11 @@ class SparseQuantNeuralNetwork(nn.Module):
             for k in range(self.n_layers)
         )
         self.activations = nn.ModuleList(self.activation_function() for _ in range(self.n_layers - 1))
-        self.activation_quants = nn.ModuleList(self._make_quantizer(*fmt) for fmt in formats[1:])
+        self.activation_quants = nn.ModuleList(
+            make_quantizer(self.n_a_bits, *fmt, self.power_of_two_scaling) for fmt in formats[1:]
+        )
         # The quantizers' zero points are 0, so each layer's integer input range is known from its format.
         self._input_ranges = [integer_range(self.n_a_bits, *fmt) for fmt in formats]
-
-    def _make_quantizer(self, signed: bool, narrow: bool) -> qnn.QuantIdentity:
-        return qnn.QuantIdentity(
-            act_quant=_activation_quantizer(signed, self.power_of_two_scaling),
-            bit_width=self.n_a_bits,
-            collect_stats_steps=ACTIVATION_STATS_STEPS,
-            signed=signed,
-            narrow_range=narrow,
-            return_quant_tensor=True,
-        )
 
     def set_input_normalization(self, offset, scale) -> None:
         """Set the per-feature ``(x - offset) / scale`` applied before the input quantizer.
@@ -268,8 +237,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         ``scale`` must be positive and finite: the estimators derive both from robust statistics of the
         training data, so that raw features of any magnitude share one input grid.
         """
-        offset = torch.as_tensor(np.asarray(offset, dtype=np.float32)).reshape(self.input_dim)
-        scale = torch.as_tensor(np.asarray(scale, dtype=np.float32)).reshape(self.input_dim)
+        offset, scale = _row(offset, self.input_dim), _row(scale, self.input_dim)
         if not (torch.isfinite(offset).all() and torch.isfinite(scale).all() and (scale > 0).all()):
             raise ValueError("input normalization needs finite offsets and positive finite scales")
         with torch.no_grad():
@@ -283,16 +251,16 @@ class SparseQuantNeuralNetwork(nn.Module):
         the network predicts in the targets' own units.
         """
         with torch.no_grad():
-            self.output_offset.copy_(torch.as_tensor(np.asarray(offset, dtype=np.float32)).reshape(-1))
-            self.output_scale.copy_(torch.as_tensor(np.asarray(scale, dtype=np.float32)).reshape(-1))
+            self.output_offset.copy_(_row(offset, self.n_outputs))
+            self.output_scale.copy_(_row(scale, self.n_outputs))
 
     # ------------------------------------------------------------------------------------------------
     # forward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Fake-quantized forward pass: float in, float out (the last layer has no output quantizer)."""
-        if self.training and self.route.masks_follow_weights and self._pruning_installed():
-            self._refresh_masks()
+        if self.training and self.route.masks_follow_weights and pruning_installed(self):
+            refresh_masks(self)
         if self.training:
             self._step_scales = [parameter.detach().clone() for parameter in self.learned_scales()]
         out = self.input_quant((x - self.input_offset) / self.input_scale - self.input_shift)
@@ -370,13 +338,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         return min(counts)
 
     # ------------------------------------------------------------------------------------------------
-    # pruning
-
-    def _pruned_layer_indices(self) -> list[int]:
-        return self.route.pruned_layers(self.n_layers, self.n_prune_neurons_percentage > 0)
-
-    def _pruning_installed(self) -> bool:
-        return any(prune.is_pruned(linear) for linear in self.linears)
+    # pruning (the masks themselves: veil.qat._pruning)
 
     def enable_pruning(self) -> None:
         """Install pruning masks and compute them from the current weights.
@@ -384,44 +346,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         Masks cover whole hidden neurons (``n_prune_neurons_percentage``, smallest L2 norms) and, with the
         prune route, each neuron's accumulator budget. ``make_pruning_permanent`` bakes them in.
         """
-        for k in range(self.n_layers - 1):
-            self._neuron_masks[k] = self._neuron_mask(self.linears[k])
-        for k in self._pruned_layer_indices():
-            linear = self.linears[k]
-            if not prune.is_pruned(linear):
-                prune.custom_from_mask(linear, "weight", torch.ones_like(linear.weight))
-        self._refresh_masks()
-
-    def _neuron_mask(self, linear: qnn.QuantLinear) -> torch.Tensor | None:
-        """Keep all but the ``n_prune_neurons_percentage`` output neurons with the smallest L2 weight norm."""
-        n_pruned = int(self.n_prune_neurons_percentage * linear.out_features)
-        if n_pruned == 0:
-            return None
-        with torch.no_grad():
-            norms = linear.weight.detach().norm(p=2, dim=1)
-            keep = torch.ones(linear.out_features, dtype=torch.bool)
-            keep[torch.argsort(norms, stable=True)[:n_pruned]] = False
-        return keep
-
-    def _refresh_masks(self) -> None:
-        """Recompute each pruned layer's mask from its current unpruned weights."""
-        budgets = self.accumulator_budgets()
-        for k in self._pruned_layer_indices():
-            linear = self.linears[k]
-            if not prune.is_pruned(linear):
-                continue
-            weight = linear.weight_orig.detach()
-            mask = torch.ones_like(weight, dtype=torch.bool)
-            if self._neuron_masks[k] is not None:
-                mask &= self._neuron_masks[k][:, None]
-            if self.route.masks_follow_weights:
-                integers = integer_weight(linear, None, weight)
-                budget = budgets[k] + self.budget_slack_bits
-                mask = self.route.restrict_mask(mask, weight, integers, self._input_ranges[k], budget)
-            linear.weight_mask.copy_(mask.to(linear.weight_mask.dtype))
-            # torch's pruning hook recomputes ``weight`` only before the next forward; do it now so that
-            # ``quant_weight()`` and the accumulator check see the new mask.
-            linear.weight = linear.weight_orig * linear.weight_mask
+        install_masks(self)
 
     def make_pruning_permanent(self) -> None:
         """Bake the masks into the weights and remove the pruning reparametrization.
@@ -430,13 +355,10 @@ class SparseQuantNeuralNetwork(nn.Module):
         whatever weights the last optimizer step produced.
         """
         self.budget_slack_bits = 0
-        if self.route.masks_follow_weights and not self._pruning_installed():
-            self.enable_pruning()
-        self._refresh_masks()
-        for linear in self.linears:
-            if prune.is_pruned(linear):
-                prune.remove(linear, "weight")
-        self._neuron_masks = [None] * self.n_layers
+        if self.route.masks_follow_weights and not pruning_installed(self):
+            install_masks(self)
+        refresh_masks(self)
+        remove_masks(self)
 
     def on_train_end(self) -> None:
         """Finalize after training: last step's quantizer scales, permanent pruning, checked accumulators.

@@ -1,0 +1,37 @@
+"""The Brevitas quantizers of the network's input and activations."""
+
+from __future__ import annotations
+
+import brevitas.nn as qnn
+from brevitas.quant.fixed_point import Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
+from brevitas.quant.scaled_int import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
+from torch import nn
+
+from ._defaults import ACTIVATION_STATS_STEPS
+
+__all__ = ["NON_NEGATIVE_ACTIVATIONS", "make_quantizer"]
+
+# Activations whose output is never negative get an unsigned quantizer: the sign bit would be wasted.
+NON_NEGATIVE_ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Sigmoid,
+    nn.Hardsigmoid,
+    nn.Softplus,
+)
+
+
+def make_quantizer(n_bits: int, signed: bool, narrow: bool, power_of_two_scaling: bool) -> qnn.QuantIdentity:
+    """A per-tensor quantizer whose scale comes from statistics, then is learned; returns QuantTensors."""
+    if power_of_two_scaling:
+        quant = Int8ActPerTensorFixedPoint if signed else Uint8ActPerTensorFixedPoint
+    else:
+        quant = Int8ActPerTensorFloat if signed else Uint8ActPerTensorFloat
+    return qnn.QuantIdentity(
+        act_quant=quant,
+        bit_width=n_bits,
+        collect_stats_steps=ACTIVATION_STATS_STEPS,
+        signed=signed,
+        narrow_range=narrow,
+        return_quant_tensor=True,
+    )
