@@ -1,8 +1,9 @@
 """Veil: machine learning on encrypted data."""
 
 from ._serialization import ModelFileError, read_file
+from ._version import __version__
 
-__all__ = ["ModelFileError", "load"]
+__all__ = ["ModelFileError", "__version__", "load"]
 
 _KINDS = ("quantized-module", "neural-net-classifier", "neural-net-regressor")
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ._exit import exit_with_status
+from ._version import __version__
 
 _MB = 1024**2
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="veil", description="Veil: machine learning on encrypted data.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve",
