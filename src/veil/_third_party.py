@@ -1,7 +1,8 @@
 """Import third-party packages without the warnings they raise about themselves.
 
 concrete-python declares its namespace through ``pkg_resources`` (a deprecation notice from setuptools), and
-brevitas reports that the optional CUDA kernel ``fast_hadamard_transform`` is missing, which Veil never uses.
+brevitas reports that the optional CUDA kernel ``fast_hadamard_transform`` is missing, which Veil never uses,
+and that its own ``brevitas.fx`` is deprecated.
 Neither warning concerns the user's code. Only these messages are hidden, and only while the import runs:
 the user's own warning filters are unchanged afterwards.
 """
@@ -17,6 +18,7 @@ IMPORT_NOISE = (
     (r"pkg_resources is deprecated as an API", UserWarning),
     (r"Deprecated call to `pkg_resources\.declare_namespace", DeprecationWarning),
     (r"fast_hadamard_transform package not found", UserWarning),
+    (r"brevitas\.fx is deprecated", DeprecationWarning),  # brevitas.export imports it itself
 )
 
 
