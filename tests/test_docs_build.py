@@ -1,0 +1,25 @@
+"""The documentation site builds with warnings as errors, and its API reference comes from the docstrings."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_docs_build_strictly_with_the_api_reference(tmp_path: Path):
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # material's banner about MkDocs 2, not a build warning
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr, result.stderr
+    reference = (tmp_path / "api" / "sklearn" / "index.html").read_text()
+    assert "veil.sklearn.NeuralNetClassifier" in reference
+    assert "Fully connected classifier trained with quantization-aware training" in reference
