@@ -29,8 +29,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/scripts
+	$(BIN)/ruff format --check src tests benchmarks docs/scripts
 
 # Warnings are errors (strict: true in mkdocs.yml); the site goes to build/site. The dev extra brings mkdocs.
 docs: $(STAMP)
