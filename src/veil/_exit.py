@@ -64,4 +64,8 @@ def keep_exit_status_after_concrete() -> None:
     Reproduction: ``docs/concrete-exit-status.md``.
     """
     compiler = import_quietly("concrete.compiler")
-    atexit.unregister(compiler._terminate_df_parallelization)
+    # A concrete release without this handler has nothing to remove (tests/test_exit_status_user.py says
+    # whether the status is kept then); importing Veil must not fail for it.
+    terminate_runtime = getattr(compiler, "_terminate_df_parallelization", None)
+    if terminate_runtime is not None:
+        atexit.unregister(terminate_runtime)
