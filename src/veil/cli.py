@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 
 from ._exit import exit_with_status
+from ._logging import show_logs
+from ._serialization import ModelFileError
+from ._version import __version__
 
 _MB = 1024**2
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="veil", description="Veil: machine learning on encrypted data.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve",
@@ -45,11 +49,33 @@ def _serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 
 
+class _MissingExtraError(ImportError):
+    """A command needs an optional dependency that is not installed."""
+
+
+# Failures the message alone lets the user fix (a missing file or directory, a file that is not a Veil
+# model, a bad value, a missing extra): one line on standard error and status 2, no traceback.
+_USER_ERRORS = (OSError, ModelFileError, ValueError, _MissingExtraError)
+_SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn"}
+
+
+def _run(args: argparse.Namespace) -> None:
+    try:
+        _serve(args)
+    except ModuleNotFoundError as error:
+        if error.name not in _SERVE_EXTRA_MODULES:
+            raise
+        message = f"{error}: `veil {args.command}` needs the serve extra, `pip install 'veil[serve]'`"
+        raise _MissingExtraError(message) from error
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point. Leaves through ``os._exit`` with the real status, as concrete's teardown would reset
-    it to 0 and a failing ``veil serve`` would look successful to its supervisor."""
+    it to 0 and a failing ``veil serve`` would look successful to its supervisor. A failure the user can
+    fix (see ``_USER_ERRORS``) is one line on standard error and status 2, like a bad argument."""
     args = _parser().parse_args(argv)
-    exit_with_status(lambda: _serve(args), f"veil {args.command}")
+    show_logs()
+    exit_with_status(lambda: _run(args), f"veil {args.command}", user_errors=_USER_ERRORS)
 
 
 if __name__ == "__main__":

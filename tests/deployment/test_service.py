@@ -197,7 +197,7 @@ def test_the_cli_exits_non_zero_when_it_cannot_serve(tmp_path):
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2  # a failure the user can fix: one line, like a bad argument
     assert "server.veil" in done.stderr
 
 

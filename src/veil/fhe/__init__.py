@@ -5,6 +5,7 @@ Nothing else in Veil imports ``concrete``. The integer forward functions that Ve
 (clear evaluation) and on concrete's tracers (compilation).
 """
 
+from .. import _concrete_guard  # noqa: F401 - first: imports concrete quietly, keeps scripts' exit status
 from ._circuit import (
     DEFAULT_GLOBAL_P_ERROR,
     DEFAULT_P_ERROR,
