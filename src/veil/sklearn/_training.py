@@ -59,10 +59,7 @@ def _callbacks(estimator, quantized: bool):
 
 def new_quantized_net(estimator, n_outputs: int, module_params: dict, plan: TrainingPlan):
     """An uninitialized skorch network around :class:`SparseQuantNeuralNetwork`."""
-    routed = estimator._routed_params()
-    weight = routed.get("criterion__weight")
-    if weight is not None and not isinstance(weight, torch.Tensor):
-        routed["criterion__weight"] = torch.as_tensor(np.asarray(weight, dtype=np.float32))
+    routed = _routed_params(estimator)
     # The quantizers' learned scales in a group of their own, on their own schedule (LateCosineDecay).
     routed.setdefault("optimizer__param_groups", [(LEARNED_SCALES_PATTERN, {})])
     module = {f"module__{name}": value for name, value in module_params.items()}
@@ -79,9 +76,7 @@ def new_quantized_net(estimator, n_outputs: int, module_params: dict, plan: Trai
 
 def new_reference_net(estimator, n_outputs: int, width: int, n_layers: int, plan: TrainingPlan):
     """An uninitialized skorch network around :class:`FloatReference`."""
-    routed = {k: v for k, v in estimator._routed_params().items() if k.startswith("criterion__")}
-    if "criterion__weight" in routed and not isinstance(routed["criterion__weight"], torch.Tensor):
-        routed["criterion__weight"] = torch.as_tensor(np.asarray(routed["criterion__weight"], np.float32))
+    routed = {k: v for k, v in _routed_params(estimator).items() if k.startswith("criterion__")}
     return estimator._skorch_class(
         module=FloatReference,
         module__input_dim=estimator.n_features_in_,
@@ -93,6 +88,15 @@ def new_reference_net(estimator, n_outputs: int, width: int, n_layers: int, plan
         callbacks=_callbacks(estimator, quantized=False),
         **routed,
     )
+
+
+def _routed_params(estimator) -> dict:
+    """The estimator's routed skorch parameters, class weights as the tensor the loss wants."""
+    routed = estimator._routed_params()
+    weight = routed.get("criterion__weight")
+    if weight is not None and not isinstance(weight, torch.Tensor):
+        routed["criterion__weight"] = torch.as_tensor(np.asarray(weight, dtype=np.float32))
+    return routed
 
 
 def _training_params(estimator, plan: TrainingPlan) -> dict:
