@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import veil
 from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
-from veil.sklearn._capacity import LOOKUP_SECONDS, candidates, within_tolerance
+from veil.sklearn._capacity import LOOKUP_SECONDS, candidates, input_bits_options, within_tolerance
 from veil.sklearn._params import input_normalization, resolve_training
 
 # Short trainings: these tests check the mechanism, not the accuracy (see make bench-accuracy).
@@ -24,23 +24,31 @@ def quiet_short_training():
         yield
 
 
+def _bits(candidate_list, *names):
+    return [tuple(c.module_params[name] for name in names) for c in candidate_list]
+
+
 def test_candidates_are_ordered_by_estimated_latency_and_respect_the_budget():
-    found = candidates(None, None, min_accum_bits=4, n_hidden_neurons=32, latency_budget=3.0)
-    pairs = [(c.module_params["n_layers"], c.module_params["n_accum_bits"]) for c in found]
-    assert pairs == [(2, 4), (2, 5), (3, 5), (2, 6), (4, 5)]
+    minimum = {3: 4, 4: 5}.get
+    found = candidates(None, None, (3,), minimum, n_hidden_neurons=32, latency_budget=3.0)
+    assert _bits(found, "n_layers", "n_accum_bits") == [(2, 4), (2, 5), (3, 5), (2, 6), (4, 5)]
     seconds = [c.estimated_seconds for c in found]
     assert seconds == sorted(seconds)
     assert seconds[0] == pytest.approx(32 * LOOKUP_SECONDS[4])
     assert seconds[-1] == pytest.approx(3 * 32 * LOOKUP_SECONDS[5])
+    # 4-bit inputs are tried next to 3-bit ones at the same cost, never at the 4-bit budget they overflow.
+    both = candidates(None, None, (3, 4), minimum, 32, latency_budget=1.0)
+    assert _bits(both, "n_layers", "n_accum_bits", "n_a_bits") == [(2, 4, 3), (2, 5, 3), (2, 5, 4)]
     # A tight budget keeps the cheapest candidate only; a set parameter is never varied.
-    assert len(candidates(None, None, 4, 32, latency_budget=0.01)) == 1
-    fixed_depth = candidates(3, None, 4, 32, latency_budget=None)
-    assert {c.module_params["n_layers"] for c in fixed_depth} == {3}
-    fixed_bits = candidates(None, 5, 4, 32, latency_budget=None)
-    assert {c.module_params["n_accum_bits"] for c in fixed_bits} == {5}
-    assert candidates(2, 6, 4, 32, latency_budget=None)[0].module_params == {"n_layers": 2, "n_accum_bits": 6}
+    assert len(candidates(None, None, (3,), minimum, 32, latency_budget=0.01)) == 1
+    assert {c.module_params["n_layers"] for c in candidates(3, None, (3,), minimum, 32, None)} == {3}
+    assert {c.module_params["n_accum_bits"] for c in candidates(None, 5, (3,), minimum, 32, None)} == {5}
+    fixed = candidates(2, 6, (3,), minimum, 32, latency_budget=None)
+    assert [c.module_params for c in fixed] == [{"n_layers": 2, "n_accum_bits": 6, "n_a_bits": 3}]
     # Budgets below what one input times one weight needs are raised to it.
-    assert {c.module_params["n_accum_bits"] for c in candidates(2, None, 6, 32, None)} == {6}
+    assert {c.module_params["n_accum_bits"] for c in candidates(2, None, (3,), lambda a: 6, 32, None)} == {6}
+    assert input_bits_options(None, 8) == (3, 4) and input_bits_options(None, 9) == (3,)
+    assert input_bits_options(5, 2) == (5,) and input_bits_options(None, 2, searching=False) == (3,)
 
 
 def test_tolerance_allows_one_validation_row():
@@ -67,9 +75,11 @@ def test_search_is_deterministic_reported_and_never_overrides_explicit_parameter
     # The parameters stay as given: the choice lives in capacity_.
     assert first.module__n_accum_bits is None and first.module__n_layers is None
 
-    fixed = NeuralNetClassifier(module__n_layers=3, module__n_accum_bits=5, **QUICK).fit(X, y)
+    fixed = NeuralNetClassifier(module__n_layers=3, module__n_accum_bits=5, module__n_a_bits=3, **QUICK).fit(
+        X, y
+    )
     assert not fixed.capacity_["searched"]
-    assert fixed.capacity_["chosen"] == {"n_layers": 3, "n_accum_bits": 5}
+    assert fixed.capacity_["chosen"] == {"n_layers": 3, "n_accum_bits": 5, "n_a_bits": 3}
     assert fixed.base_module_to_compile.accumulator_budgets() == [5, 5, 7]
 
 

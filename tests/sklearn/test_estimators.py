@@ -313,7 +313,7 @@ def test_get_params_set_params_and_clone():
     model = NeuralNetClassifier(module__n_w_bits=4, optimizer__weight_decay=1e-4)
     params = model.get_params()
     assert params["module__n_w_bits"] == 4
-    assert params["module__n_a_bits"] == 3
+    assert params["module__n_a_bits"] is None  # chosen at fit
     assert params["optimizer__weight_decay"] == 1e-4
     assert params["criterion"] is None  # the task's loss, resolved at fit
     assert NeuralNetClassifier()._criterion() is torch.nn.CrossEntropyLoss

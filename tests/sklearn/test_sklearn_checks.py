@@ -16,6 +16,8 @@ KWARGS_AS_PARAMETER = (
     "the check passes the signature's **kwargs as a parameter named 'kwargs'; set_params rejects names that "
     "are neither constructor parameters nor skorch parameters routed by prefix (module__*, optimizer__*...)"
 )
+
+
 def expected_failed_checks(estimator) -> dict[str, str]:
     return {"check_do_not_raise_errors_in_init_or_set_params": KWARGS_AS_PARAMETER}
 

@@ -25,7 +25,6 @@ from veil._serialization import write_file
 from veil.errors import InputValidationError
 from veil.qat._defaults import (
     DEFAULT_MIN_HIDDEN_NEURONS,
-    DEFAULT_N_A_BITS,
     DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
     DEFAULT_N_W_BITS,
 )
@@ -74,7 +73,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
         module__n_layers=None,
         module__n_hidden_neurons_multiplier=DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
         module__n_w_bits=DEFAULT_N_W_BITS,
-        module__n_a_bits=DEFAULT_N_A_BITS,
+        module__n_a_bits=None,
         module__n_accum_bits=None,
         module__n_prune_neurons_percentage=0.0,
         module__activation_function=nn.ReLU,

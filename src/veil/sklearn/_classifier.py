@@ -37,8 +37,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     module__n_hidden_neurons_multiplier : int, default=1
         Hidden layers have ``module__n_hidden_neurons_multiplier * n_features`` neurons, and at least
         ``module__min_hidden_neurons``. Each costs one table lookup (idle ones cost nothing).
-    module__n_w_bits, module__n_a_bits : int, default=2 and 3
-        Bits of the weights, and of the inputs and activations.
+    module__n_w_bits : int, default=2
+        Bits of the weights.
+    module__n_a_bits : int or None, default=None
+        Bits of the inputs and activations. None: 3; when ``fit`` searches (``module__n_layers`` or
+        ``module__n_accum_bits`` left to None) on data with at most 8 features, it tries 4 as well: each
+        input's resolution then matters more than how many inputs a neuron reads.
     module__n_accum_bits : int or None, default=None
         Largest bit-width of any hidden layer's integer accumulator, guaranteed for every input: the
         precision of the table lookups. None: chosen by ``fit``, 4 to 6 bits. Setting both this and

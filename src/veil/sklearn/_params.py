@@ -18,7 +18,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from veil.qat import NETWORK_CONSTRAINTS
-from veil.qat._params import IntegerInterval, ModuleClass
+from veil.qat._params import MAX_QUANT_BITS, MIN_QUANT_BITS, IntegerInterval, ModuleClass
 
 __all__ = ["ESTIMATOR_CONSTRAINTS", "TrainingPlan", "input_normalization", "resolve_training"]
 
@@ -70,8 +70,9 @@ ESTIMATOR_CONSTRAINTS: dict[str, list] = {
         for name, constraints in NETWORK_CONSTRAINTS.items()
         if name not in ("input_dim", "n_outputs", "accumulator_route")
     },
-    # Left to None, depth and hidden accumulator budget are chosen by the capacity search.
+    # Left to None, depth, hidden accumulator budget and input/activation bits are chosen by the search.
     "module__n_layers": [None, IntegerInterval(1, None, closed="left")],
+    "module__n_a_bits": [None, IntegerInterval(MIN_QUANT_BITS, MAX_QUANT_BITS)],
     "criterion": [None, TorchClass(torch.nn.Module, "torch.nn.CrossEntropyLoss")],
     "optimizer": [TorchClass(torch.optim.Optimizer, "torch.optim.Adam")],
     "lr": [Interval(Real, 0, None, closed="neither")],
