@@ -4,10 +4,21 @@
 - :class:`FHEModelClient` generates keys, encrypts rows and decrypts results.
 - :class:`FHEModelServer` evaluates encrypted rows with the client's evaluation keys.
 - ``veil serve <server-dir>`` runs the server as an HTTP service; :class:`ServiceClient` talks to it.
+
+The three model classes are imported on first use: they bring concrete-python, which the HTTP service's
+own process must never load (its workers do).
 """
 
 from ._http_client import ServiceClient, ServiceError
 from ._messages import key_id_of
-from ._model_files import FHEModelClient, FHEModelDev, FHEModelServer
 
 __all__ = ["FHEModelClient", "FHEModelDev", "FHEModelServer", "ServiceClient", "ServiceError", "key_id_of"]
+_MODEL_FILES = ("FHEModelClient", "FHEModelDev", "FHEModelServer")
+
+
+def __getattr__(name: str):
+    if name in _MODEL_FILES:
+        from . import _model_files
+
+        return getattr(_model_files, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
