@@ -144,10 +144,14 @@ class _Service:
         }
 
     async def upload_keys(self, request: Request) -> dict:
-        client = self._client(request)
         started = time.monotonic()
         model_bound = self.pool.info["evaluation_key_bytes"] + _KEY_SIZE_MARGIN
-        limit = min(self.store.upload_limit(client, self.limits.max_key_bytes), model_bound)
+        try:
+            client = self._client(request)
+            limit = min(self.store.upload_limit(client, self.limits.max_key_bytes), model_bound)
+        except RequestRefusedError:
+            await _drain(request, model_bound)
+            raise
         _refuse_declared_size(request, limit, "the evaluation keys")
         staged = await self.store.receive(client, request.stream(), limit)
         try:
@@ -178,23 +182,22 @@ class _Service:
             self.pool.run(job, staged.key_id)
         except WorkerInputError as refusal:
             raise RequestRefusedError(400, str(refusal)) from None
-        except WorkerCrashError as crash:
-            self.store.quarantine(staged.key_id, staged.client, f"at upload, the worker {crash.reason}")
-            log_event(
-                logging.WARNING,
-                "keys_quarantined",
-                client=staged.client,
-                key_id=staged.key_id,
-                reason=repr(crash.reason),
-            )
+        except WorkerCrashError as crash:  # a hang counts too: keys that stall the runtime stall every run
+            self._quarantine(staged.client, staged.key_id, f"at upload, the worker {crash.reason}")
             raise RequestRefusedError(
-                400, f"these evaluation keys crashed the evaluation worker ({crash}); they are quarantined"
+                400,
+                f"these evaluation keys crashed the evaluation worker (it {crash.reason}): "
+                "they are quarantined",
             ) from None
         except WorkerError as failure:
             raise RequestRefusedError(503, f"the keys could not be checked: {failure}") from None
 
     async def predict(self, key_id: str, request: Request) -> Response:
-        client = self._client(request)
+        try:
+            client = self._client(request)
+        except RequestRefusedError:
+            await _drain(request, self.limits.max_request_bytes)
+            raise
         data = await _read_body(request, self.limits.max_request_bytes, "the encrypted input")
         path = self.store.path(client, key_id)
         started = time.monotonic()
@@ -227,21 +230,24 @@ class _Service:
         try:
             self.pool.run(("validate_keys", key_id, str(path), self.pool.probe), key_id)
         except (WorkerCrashError, WorkerInputError) as again:
-            self.store.quarantine(key_id, client, f"at evaluation: {again}", path)
+            reason = f"it {again.reason}" if isinstance(again, WorkerCrashError) else str(again)
+            self._quarantine(client, key_id, f"at evaluation: {reason}", path)
             self.pool.forget(key_id)
-            log_event(
-                logging.WARNING, "keys_quarantined", client=client, key_id=key_id, reason=repr(str(again))
-            )
             return RequestRefusedError(
                 422,
-                f"the evaluation keys {key_id} crashed the evaluation worker ({again}): "
+                f"the evaluation keys {key_id} crashed the evaluation worker ({reason}): "
                 "they are quarantined, upload new keys",
             )
         except WorkerError as failure:
             return RequestRefusedError(503, f"{crash}; the keys could not be checked again: {failure}")
         return RequestRefusedError(
-            422, f"the encrypted input crashed the evaluation worker ({crash}); it was replaced"
+            422,
+            f"the encrypted input crashed the evaluation worker (it {crash.reason}); the worker was replaced",
         )
+
+    def _quarantine(self, client: str, key_id: str, reason: str, path: Path | None = None) -> None:
+        self.store.quarantine(key_id, client, reason, path)
+        log_event(logging.WARNING, "keys_quarantined", client=client, key_id=key_id, reason=repr(reason))
 
     async def delete_keys(self, key_id: str, request: Request) -> Response:
         client = self._client(request)
@@ -274,6 +280,19 @@ async def _read_body(request: Request, limit: int, what: str) -> bytes:
     if size == 0:
         raise RequestRefusedError(400, f"the request body is empty; expected {what}")
     return b"".join(chunks)
+
+
+async def _drain(request: Request, up_to: int) -> None:
+    """Read and drop a body of at most ``up_to`` bytes before refusing the request: a client still sending
+    when the answer comes would see a broken connection instead of the refusal and its reason."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > up_to:
+        return
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > up_to:
+            return
 
 
 def _refuse_declared_size(request: Request, limit: int, what: str) -> None:
