@@ -1,5 +1,7 @@
 """`veil serve` as a real process on a loopback port, driven over HTTP by ServiceClient."""
 
+import logging
+import re
 import subprocess
 import sys
 import urllib.request
@@ -53,6 +55,9 @@ def test_encrypted_inference_over_http_equals_simulation(service, clients, compi
     assert [p.name for p in stored] == [f"{key_id}.evalkeys"]
     assert stored[0].read_bytes() == client.get_serialized_evaluation_keys()
     assert http.list_keys()["keys"] == [{"key_id": key_id, "bytes": stored[0].stat().st_size}]
+    log = running.output()
+    assert f"keys_uploaded client=anonymous key_id={key_id} bytes={stored[0].stat().st_size} new=True" in log
+    assert re.search(rf"predicted client=anonymous key_id={key_id} request_bytes=\d+ seconds=\d+\.\d+", log)
 
 
 def _status(call) -> tuple[int, str]:
@@ -101,6 +106,9 @@ def test_bad_requests_get_clear_4xx_and_the_service_stays_up(
 
     result = http.run(key_id, good)
     assert client.deserialize_decrypt(result).shape[0] == 2
+    assert "refused method=POST path=/keys status=400 reason='evaluation keys of 15 bytes do not fit" in (
+        service[0].output()
+    )
     assert http.health() == {"status": "ok", "workers": 2, "restarts": 0}
 
 
@@ -191,3 +199,14 @@ def test_info_is_plain_json(service):
     _, http = service
     with urllib.request.urlopen(http.url + "/info") as response:
         assert response.headers["content-type"] == "application/json"
+
+
+def test_log_records_carry_their_fields(caplog):
+    from veil.deployment._pool import log_event
+
+    with caplog.at_level(logging.INFO, logger="veil.deployment"):
+        log_event(logging.INFO, "keys_uploaded", client="alice", key_id="ab" * 32, bytes=10)
+    (record,) = caplog.records
+    assert record.name == "veil.deployment"
+    assert record.getMessage() == f"keys_uploaded client=alice key_id={'ab' * 32} bytes=10"
+    assert (record.event, record.client, record.bytes) == ("keys_uploaded", "alice", 10)

@@ -207,6 +207,13 @@ def test_crashing_keys_are_quarantined_for_good(service, owner, good_request):
     assert status == 422 and "crashed the evaluation worker" in detail and "quarantined" in detail
     assert not stored.exists() and (service.key_dir / ".quarantine" / f"{crashing_id}.evalkeys").exists()
     _served_well(service, owner, good_request)
+    log = service.output()
+    for event in (
+        "worker_died",
+        "worker_restarted",
+        f"keys_quarantined client=anonymous key_id={crashing_id}",
+    ):
+        assert event in log
 
     # Quarantine survives a restart.
     service.stop()
