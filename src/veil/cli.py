@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-client-mb", type=float, default=4096, help="key bytes one client stores, in MiB"
     )
+    serve.add_argument(
+        "--ray",
+        action="store_true",
+        help="serve on Ray Serve replicas (needs veil[ray]; RAY_ADDRESS: cluster)",
+    )
+    serve.add_argument("--replicas", type=int, default=2, help="Ray Serve replicas (with --ray)")
     return parser
 
 
@@ -69,6 +75,14 @@ def _serve(args: argparse.Namespace) -> None:
         run_timeout=args.run_timeout,
     )
     tokens = Tokens.load(args.token_file)
+    if args.ray:
+        from .deployment._ray import deploy_on_ray
+
+        key_dir = args.key_dir if args.key_dir is not None else f"{args.server_dir}/keys"
+        deploy_on_ray(
+            args.server_dir, key_dir, args.replicas, limits, tokens, args.host, args.port, blocking=True
+        )
+        return
     app = create_app(args.server_dir, key_dir=args.key_dir, limits=limits, tokens=tokens)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 

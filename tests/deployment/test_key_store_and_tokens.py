@@ -51,7 +51,7 @@ def test_an_upload_past_its_limit_is_refused_and_leaves_nothing(tmp_path):
     with pytest.raises(RequestRefusedError, match="exceed the 1048576 bytes") as error:
         asyncio.run(store.receive("alice", _chunks(3 * MB), limit=MB))
     assert error.value.status == 413
-    assert list((tmp_path / ".staging").iterdir()) == []
+    assert list((tmp_path / ".staging").rglob("*.partial")) == []
 
 
 def test_quotas_count_keys_and_bytes_per_client(tmp_path):

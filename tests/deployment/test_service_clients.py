@@ -113,4 +113,4 @@ def test_a_300_mb_streamed_upload_keeps_the_server_memory_flat(service):
     assert peak[0] - idle < 100 * MB, f"resident memory grew by {(peak[0] - idle) / MB:.0f} MB"
     assert service.process.poll() is None
     assert bob.list_keys()["keys"] == []
-    assert list((service.key_dir / ".staging").iterdir()) == []
+    assert list((service.key_dir / ".staging").rglob("*.partial")) == []

@@ -57,13 +57,15 @@ class ServiceClient:
 
     def run(self, key_id: str, serialized_encrypted_input: bytes) -> bytes:
         """Run encrypted inference on the rows of one message; returns the encrypted results."""
-        return self._request("POST", f"/predict/{key_id}", serialized_encrypted_input)
+        # The header routes the request to a replica already holding these keys when served on Ray.
+        headers = {"serve_multiplexed_model_id": key_id}
+        return self._request("POST", f"/predict/{key_id}", serialized_encrypted_input, headers)
 
     def delete_evaluation_keys(self, key_id: str) -> None:
         self._request("DELETE", f"/keys/{key_id}")
 
-    def _request(self, method: str, path: str, body=None) -> bytes:
-        request = urllib.request.Request(self.url + path, data=body, method=method)
+    def _request(self, method: str, path: str, body=None, headers: dict | None = None) -> bytes:
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
         if body is not None:
             request.add_header("Content-Type", "application/octet-stream")
         if self.token is not None:

@@ -3,7 +3,8 @@
 Layout under the key directory::
 
     <client>/<key_id>.evalkeys     keys a client uploaded (and that passed validation)
-    .staging/                      uploads being received or validated (emptied at start)
+    .staging/<host>-<pid>/         uploads being received or validated, per serving process (several
+                                   replicas may share the directory); a dead process's are removed
     .quarantine/<key_id>.json      why keys were quarantined (and .evalkeys: the file, if it had been stored)
 
 Quarantined key ids are refused for good, also after a restart. This module never reads key contents:
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -54,10 +57,10 @@ class KeyStore:
         self.directory = Path(directory)
         self.max_keys = max_keys_per_client
         self.max_bytes = max_bytes_per_client
-        self._staging = self.directory / _STAGING
+        self._staging = self.directory / _STAGING / f"{socket.gethostname()}-{os.getpid()}"
         self._quarantine = self.directory / _QUARANTINE
-        shutil.rmtree(self._staging, ignore_errors=True)  # leftovers of a crash
-        self._staging.mkdir(parents=True)
+        _remove_dead_staging(self.directory / _STAGING)
+        self._staging.mkdir(parents=True, exist_ok=True)
         self._quarantine.mkdir(exist_ok=True)
         self._lock = threading.Lock()  # commit and remove run in a thread pool
 
@@ -163,3 +166,26 @@ class KeyStore:
             if path is not None and path.exists():
                 path.replace(self._quarantine / f"{key_id}{KEY_SUFFIX}")
             (self._quarantine / f"{key_id}.json").write_text(json.dumps(record))
+
+
+def _remove_dead_staging(staging: Path) -> None:
+    """Remove the partial uploads of serving processes of this host that no longer run."""
+    if not staging.is_dir():
+        return
+    host = socket.gethostname()
+    for folder in staging.iterdir():
+        owner_host, _, pid = folder.name.rpartition("-")
+        if owner_host == host and pid.isdigit() and not _is_running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _is_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a leftover of an earlier process that had this pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

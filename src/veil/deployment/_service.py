@@ -69,22 +69,15 @@ def create_app(server_dir, key_dir=None, limits: ServiceLimits | None = None, to
     tokens : Tokens, optional
         The API tokens; without any, the service is open and every caller is ``anonymous``.
     """
-    limits = limits or ServiceLimits()
-    tokens = tokens or Tokens({})
-    pool = WorkerPool(server_dir, limits.max_concurrent_runs, limits.cached_keys, limits.run_timeout)
-    directory = Path(key_dir) if key_dir is not None else Path(server_dir) / "keys"
-    store = KeyStore(directory, limits.max_keys_per_client, limits.max_bytes_per_client)
-    service = _Service(pool, store, tokens, limits)
-    if tokens.open:
-        log_event(logging.WARNING, "no_api_tokens", detail="every caller shares the identity 'anonymous'")
+    service = build_service(server_dir, key_dir, limits, tokens)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         yield
-        pool.close()
+        service.pool.close()
 
     app = FastAPI(title="Veil encrypted inference", version=veil_version(), lifespan=lifespan)
-    app.add_exception_handler(RequestRefusedError, _refusal_answer)
+    app.add_exception_handler(RequestRefusedError, refusal_answer)
     app.get("/info")(service.info)
     app.get("/health")(service.health)
     app.get("/keys")(service.list_keys)
@@ -94,7 +87,21 @@ def create_app(server_dir, key_dir=None, limits: ServiceLimits | None = None, to
     return app
 
 
-async def _refusal_answer(request: Request, refusal: RequestRefusedError) -> JSONResponse:
+def build_service(
+    server_dir, key_dir=None, limits: ServiceLimits | None = None, tokens: Tokens | None = None
+):
+    """The endpoints' implementation over a started worker pool (:func:`create_app` and Ray replicas)."""
+    limits = limits or ServiceLimits()
+    tokens = tokens or Tokens({})
+    pool = WorkerPool(server_dir, limits.max_concurrent_runs, limits.cached_keys, limits.run_timeout)
+    directory = Path(key_dir) if key_dir is not None else Path(server_dir) / "keys"
+    store = KeyStore(directory, limits.max_keys_per_client, limits.max_bytes_per_client)
+    if tokens.open:
+        log_event(logging.WARNING, "no_api_tokens", detail="every caller shares the identity 'anonymous'")
+    return _Service(pool, store, tokens, limits)
+
+
+async def refusal_answer(request: Request, refusal: RequestRefusedError) -> JSONResponse:
     level = logging.ERROR if refusal.status >= 500 else logging.INFO
     log_event(
         level,
