@@ -125,6 +125,7 @@ def test_all_168_key_edits_never_crash_the_service(service, owner, good_request)
     positions = _key_edit_positions(len(owner.get_serialized_evaluation_keys()))
     outcomes = _replay_key_edits(service, owner, good_request, positions)
     assert sum(outcomes.values()) == len(positions) == 168
+    print(f"168 key edits: {outcomes}")  # the record (pytest -s), e.g. for the report of a run
 
 
 def _ciphertext_edits(message: bytes, owner, count: int) -> list[bytes]:
@@ -170,6 +171,7 @@ def test_all_500_ciphertext_edits_get_answers_or_4xx(service, owner, good_reques
         service, owner, good_request, _ciphertext_edits(good_request[0], owner, 500)
     )
     assert sum(statuses.values()) == 500
+    print(f"500 ciphertext edits, answers by HTTP status: {statuses}")
 
 
 def _first_crashing_key_edit(http, keys: bytes) -> bytes:
