@@ -180,6 +180,7 @@ def _run(backend: str, requests_per_client: int) -> dict:
         "model": "iris classifier, " + ", ".join(f"{k}={v}" for k, v in MODEL.items()),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work while measured)",
         "requests_per_client": requests_per_client,
+        "load_average_1min_at_end": os.getloadavg()[0],
         "cells": cells,
     }
 
@@ -218,7 +219,13 @@ def _markdown(report: dict) -> str:
             f"| {cell['replicas']} | {cell['clients']} | {cell['rows']} | {cell['rows_per_second']:.2f} | "
             f"{cell['p50_seconds']:.2f} | {cell['p95_seconds']:.2f} | {cpu_text} |"
         )
-    return "\n".join([*lines, "", _projection(report), ""])
+    context = (
+        f"The machine's 1-minute load average at the end was {report['load_average_1min_at_end']:.1f} on "
+        f"{os.cpu_count()} cores. The clients' encryption and decryption run on the same cores as the "
+        "replicas: where replicas plus clients want more cores than are free, a second replica cannot add "
+        "throughput, and the CPU seconds per row, not rows/s, is the number that carries to a cluster."
+    )
+    return "\n".join([*lines, "", context, "", _projection(report), ""])
 
 
 def main() -> None:
