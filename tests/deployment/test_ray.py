@@ -18,7 +18,7 @@ REPLICAS = 2
 
 
 @pytest.fixture(scope="module")
-def ray_service(server_only_dir, tmp_path_factory, service_class):
+def ray_service(server_only_dir, tmp_path_factory):
     from veil.deployment import ServiceClient, deploy_on_ray
     from veil.deployment._service import ServiceLimits
 
