@@ -30,22 +30,64 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-key-mb", type=float, default=2048, help="largest evaluation-key upload, in MiB")
     serve.add_argument("--max-request-mb", type=float, default=64, help="largest encrypted request, in MiB")
     serve.add_argument("--max-rows", type=int, default=64, help="most rows in one request")
-    serve.add_argument("--max-concurrent-runs", type=int, default=1, help="encrypted evaluations at once")
+    serve.add_argument(
+        "--max-concurrent-runs", type=int, default=1, help="evaluation worker processes (evaluations at once)"
+    )
+    serve.add_argument("--cached-keys", type=int, default=2, help="deserialized keys each worker keeps")
+    serve.add_argument(
+        "--run-timeout", type=float, default=600, help="seconds before a worker job is stopped"
+    )
+    serve.add_argument(
+        "--token-file",
+        default=None,
+        help="API tokens, one 'client-name:token' a line (also $VEIL_API_TOKENS); none: open service",
+    )
+    serve.add_argument("--max-keys-per-client", type=int, default=8, help="evaluation keys one client stores")
+    serve.add_argument(
+        "--max-client-mb", type=float, default=4096, help="key bytes one client stores, in MiB"
+    )
+    serve.add_argument(
+        "--ray",
+        action="store_true",
+        help="serve on Ray Serve replicas (needs veil[ray]; RAY_ADDRESS: cluster)",
+    )
+    serve.add_argument("--replicas", type=int, default=2, help="Ray Serve replicas (with --ray)")
     return parser
 
 
 def _serve(args: argparse.Namespace) -> None:
+    import logging
+
     import uvicorn
 
+    from .deployment._auth import Tokens
     from .deployment._service import ServiceLimits, create_app
 
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    service_logger = logging.getLogger("veil.deployment")
+    service_logger.addHandler(handler)
+    service_logger.setLevel(logging.INFO)
     limits = ServiceLimits(
         max_key_bytes=int(args.max_key_mb * _MB),
         max_request_bytes=int(args.max_request_mb * _MB),
         max_rows=args.max_rows,
         max_concurrent_runs=args.max_concurrent_runs,
+        cached_keys=args.cached_keys,
+        max_keys_per_client=args.max_keys_per_client,
+        max_bytes_per_client=int(args.max_client_mb * _MB),
+        run_timeout=args.run_timeout,
     )
-    app = create_app(args.server_dir, key_dir=args.key_dir, limits=limits)
+    tokens = Tokens.load(args.token_file)
+    if args.ray:
+        from .deployment._ray import deploy_on_ray
+
+        key_dir = args.key_dir if args.key_dir is not None else f"{args.server_dir}/keys"
+        deploy_on_ray(
+            args.server_dir, key_dir, args.replicas, limits, tokens, args.host, args.port, blocking=True
+        )
+        return
+    app = create_app(args.server_dir, key_dir=args.key_dir, limits=limits, tokens=tokens)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 
 

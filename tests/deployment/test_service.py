@@ -1,78 +1,40 @@
 """`veil serve` as a real process on a loopback port, driven over HTTP by ServiceClient."""
 
-import shutil
-import socket
+import logging
+import re
 import subprocess
 import sys
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from veil.deployment import FHEModelClient, ServiceClient, ServiceError
+from veil.deployment import FHEModelClient, ServiceError
 from veil.deployment._messages import ENCRYPTED_INPUT_KIND, pack_rows, unpack_rows
 
 MAX_REQUEST_MB = 1
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@pytest.fixture(scope="module")
+def service_dirs(server_only_dir, tmp_path_factory):
+    return server_only_dir, tmp_path_factory.mktemp("keys")
 
 
-class Service:
-    """One `veil serve` process; the server directory holds only server.veil (no client file)."""
-
-    def __init__(self, server_dir, key_dir):
-        self.server_dir, self.key_dir = server_dir, key_dir
-        self.process = None
-
-    def start(self) -> ServiceClient:
-        port = _free_port()
-        command = [sys.executable, "-m", "veil.cli", "serve", str(self.server_dir), "--port", str(port)]
-        command += ["--key-dir", str(self.key_dir), "--max-request-mb", str(MAX_REQUEST_MB)]
-        command += ["--max-rows", "8", "--max-concurrent-runs", "2"]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        client = ServiceClient(f"http://127.0.0.1:{port}", timeout=300)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"veil serve exited early:\n{self.process.stdout.read().decode()}")
-            try:
-                client.info()
-                return client
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError("veil serve did not answer within 120 s")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
+def _options():
+    return ["--max-request-mb", str(MAX_REQUEST_MB), "--max-rows", "8", "--max-concurrent-runs", "2"]
 
 
 @pytest.fixture(scope="module")
-def service_dirs(classifier_dir, tmp_path_factory):
-    server_dir = tmp_path_factory.mktemp("server")
-    shutil.copy(classifier_dir / "server.veil", server_dir)
-    return server_dir, tmp_path_factory.mktemp("keys")
-
-
-@pytest.fixture(scope="module")
-def service(service_dirs):
-    running = Service(*service_dirs)
+def service(service_dirs, service_class):
+    running = service_class(*service_dirs, *_options())
     yield running, running.start()
     running.stop()
 
 
 @pytest.fixture(scope="module")
-def clients(classifier_dir):
-    pair = [FHEModelClient(classifier_dir), FHEModelClient(classifier_dir)]
-    for client in pair:
-        client.generate_private_and_evaluation_keys()
-    return pair
+def clients(key_owners):
+    return key_owners[:2]
 
 
 def test_encrypted_inference_over_http_equals_simulation(service, clients, compiled_classifier, iris_rows):
@@ -86,11 +48,16 @@ def test_encrypted_inference_over_http_equals_simulation(service, clients, compi
     np.testing.assert_array_equal(
         client.deserialize_decrypt_dequantize(result), compiled_classifier.predict_proba(rows, fhe="simulate")
     )
-    # What the server stores: its model file, and evaluation keys byte for byte what the client sent.
+    # What the server stores: its model file, and evaluation keys byte for byte what the client sent,
+    # under the (here anonymous) client's directory.
     assert sorted(p.name for p in running.server_dir.iterdir()) == ["server.veil"]
-    stored = list(running.key_dir.iterdir())
+    stored = list((running.key_dir / "anonymous").iterdir())
     assert [p.name for p in stored] == [f"{key_id}.evalkeys"]
     assert stored[0].read_bytes() == client.get_serialized_evaluation_keys()
+    assert http.list_keys()["keys"] == [{"key_id": key_id, "bytes": stored[0].stat().st_size}]
+    log = running.output()
+    assert f"keys_uploaded client=anonymous key_id={key_id} bytes={stored[0].stat().st_size} new=True" in log
+    assert re.search(rf"predicted client=anonymous key_id={key_id} request_bytes=\d+ seconds=\d+\.\d+", log)
 
 
 def _status(call) -> tuple[int, str]:
@@ -109,6 +76,8 @@ def test_bad_requests_get_clear_4xx_and_the_service_stays_up(
 
     status, detail = _status(lambda: http.upload_evaluation_keys(b"not keys at all"))
     assert status == 400 and "do not fit this model" in detail
+    status, detail = _status(lambda: http.upload_evaluation_keys(b""))
+    assert status == 400 and "empty" in detail
     status, detail = _status(lambda: http.run("0" * 64, good))
     assert status == 404 and "unknown key id" in detail
     status, detail = _status(lambda: http.run("../../etc/passwd", good))
@@ -137,6 +106,10 @@ def test_bad_requests_get_clear_4xx_and_the_service_stays_up(
 
     result = http.run(key_id, good)
     assert client.deserialize_decrypt(result).shape[0] == 2
+    assert "refused method=POST path=/keys status=400 reason='evaluation keys of 15 bytes do not fit" in (
+        service[0].output()
+    )
+    assert http.health() == {"status": "ok", "workers": 2, "restarts": 0}
 
 
 def _keys_of_a_two_bit_circuit() -> bytes:
@@ -148,34 +121,54 @@ def _keys_of_a_two_bit_circuit() -> bytes:
     return client.evaluation_keys()
 
 
-def test_several_clients_at_once_get_their_own_results(service, clients, compiled_classifier, iris_rows):
-    _, http = service
-    key_ids = [http.upload_evaluation_keys(client.get_serialized_evaluation_keys()) for client in clients]
-    X = iris_rows[0]
-    jobs = [(i % 2, X[i * 7 : i * 7 + 2]) for i in range(6)]
+def _concurrent_clients_are_exact(http, owners, model, X, requests_per_client):
+    key_ids = [http.upload_evaluation_keys(owner.get_serialized_evaluation_keys()) for owner in owners]
+    jobs = [
+        (who, X[(who * 37 + i * 5) % 145 :][:1])
+        for i in range(requests_per_client)
+        for who in range(len(owners))
+    ]
 
     def infer(job):
         who, rows = job
-        client = clients[who]
-        return client.deserialize_decrypt_dequantize(
-            http.run(key_ids[who], client.quantize_encrypt_serialize(rows))
+        owner = owners[who]
+        return owner.deserialize_decrypt_dequantize(
+            http.run(key_ids[who], owner.quantize_encrypt_serialize(rows))
         )
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=len(owners)) as pool:
         results = list(pool.map(infer, jobs))
     for (_, rows), probabilities in zip(jobs, results, strict=True):
-        np.testing.assert_array_equal(probabilities, compiled_classifier.predict_proba(rows, fhe="simulate"))
+        np.testing.assert_array_equal(probabilities, model.predict_proba(rows, fhe="simulate"))
+    assert len(results) == len(owners) * requests_per_client
 
 
-def test_keys_survive_a_restart(service_dirs, clients, compiled_classifier, iris_rows):
+def test_four_clients_at_once_get_their_own_exact_results(
+    service, key_owners, compiled_classifier, iris_rows
+):
+    _concurrent_clients_are_exact(
+        service[1], key_owners, compiled_classifier, iris_rows[0], requests_per_client=2
+    )
+
+
+@pytest.mark.heavy
+def test_four_clients_times_ten_requests_all_exact(service, key_owners, compiled_classifier, iris_rows):
+    _concurrent_clients_are_exact(
+        service[1], key_owners, compiled_classifier, iris_rows[0], requests_per_client=10
+    )
+
+
+def test_keys_survive_a_restart(
+    service_dirs, service_class, clients, compiled_classifier, iris_rows, tmp_path
+):
     client = clients[0]
-    running = Service(*service_dirs)
+    running = service_class(service_dirs[0], tmp_path)
     http = running.start()
     try:
         http.upload_evaluation_keys(client.get_serialized_evaluation_keys())
     finally:
         running.stop()
-    restarted = Service(*service_dirs)
+    restarted = service_class(service_dirs[0], tmp_path)
     http = restarted.start()
     try:
         rows = iris_rows[0][:1]
@@ -186,6 +179,7 @@ def test_keys_survive_a_restart(service_dirs, clients, compiled_classifier, iris
         )
         http.delete_evaluation_keys(client.key_id)
         assert _status(lambda: http.run(client.key_id, client.quantize_encrypt_serialize(rows)))[0] == 404
+        assert http.list_keys()["keys"] == []
     finally:
         restarted.stop()
 
@@ -205,3 +199,14 @@ def test_info_is_plain_json(service):
     _, http = service
     with urllib.request.urlopen(http.url + "/info") as response:
         assert response.headers["content-type"] == "application/json"
+
+
+def test_log_records_carry_their_fields(caplog):
+    from veil.deployment._pool import log_event
+
+    with caplog.at_level(logging.INFO, logger="veil.deployment"):
+        log_event(logging.INFO, "keys_uploaded", client="alice", key_id="ab" * 32, bytes=10)
+    (record,) = caplog.records
+    assert record.name == "veil.deployment"
+    assert record.getMessage() == f"keys_uploaded client=alice key_id={'ab' * 32} bytes=10"
+    assert (record.event, record.client, record.bytes) == ("keys_uploaded", "alice", 10)
