@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/constraints.txt
 
-.PHONY: setup demo test test-heavy bench bench-accuracy lint docs lock clean
+.PHONY: setup demo test test-heavy bench bench-accuracy bench-serving lint docs lock clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ bench: $(STAMP)
 
 bench-accuracy: $(STAMP)
 	$(BIN)/python -m benchmarks.accuracy
+
+# Uses Ray when installed (pip install -c requirements/constraints.txt ".[ray]"), else the service's workers.
+bench-serving: $(STAMP)
+	$(BIN)/python -m benchmarks.serving
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks docs/scripts
