@@ -104,10 +104,11 @@ def test_raw_features_match_standardized_ones_and_survive_files():
     np.testing.assert_array_equal(on_raw.predict(raw, fhe="simulate"), on_raw.predict(raw))
 
 
-def test_robust_normalization_ignores_an_extreme_value():
+def test_robust_normalization_ignores_an_extreme_value_and_warns_about_it():
     X = np.random.default_rng(0).normal(size=(500, 2))
-    X[0, 0] = 1e3
-    offset, scale = input_normalization(X, "robust")
+    X[7, 0] = 1e3
+    with pytest.warns(UserWarning, match=r"1 training value.* e\.g\. 1000 in feature 0 \(row 7"):
+        offset, scale = input_normalization(X, "robust")
     assert abs(offset[0]) < 0.1 and 0.8 < scale[0] < 1.2
     constant = input_normalization(np.ones((10, 1)), "robust")
     assert constant[1][0] == 1.0

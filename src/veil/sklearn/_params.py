@@ -10,6 +10,7 @@ into a parameter.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from numbers import Real
 
@@ -124,5 +125,26 @@ def input_normalization(X: np.ndarray, method: str | None) -> tuple[np.ndarray, 
     X = np.asarray(X, dtype=np.float64)
     low, high = np.percentile(X, [1, 99], axis=0)
     clipped = np.clip(X, low, high)
-    scale = clipped.std(axis=0)
-    return clipped.mean(axis=0), np.where(scale > 0, scale, 1.0)
+    offset, scale = clipped.mean(axis=0), clipped.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    _warn_about_outliers(X, offset, scale)
+    return offset, scale
+
+
+#: Training values this many (winsorized) standard deviations from their feature's mean get a warning.
+OUTLIER_DEVIATIONS = 50.0
+
+
+def _warn_about_outliers(X: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> None:
+    deviations = np.abs(X - offset) / scale
+    row, feature = np.unravel_index(np.argmax(deviations), deviations.shape)
+    if deviations[row, feature] > OUTLIER_DEVIATIONS:
+        count = int(np.sum(deviations > OUTLIER_DEVIATIONS))
+        warnings.warn(
+            f"X holds {count} training value(s) over {OUTLIER_DEVIATIONS:.0f} standard deviations from their "
+            f"feature's mean, e.g. {X[row, feature]:g} in feature {feature} (row {row}, "
+            f"{deviations[row, feature]:.0f} deviations); the input quantizer clips them to the edge of its "
+            "range: check the data for errors",
+            UserWarning,
+            stacklevel=4,  # the user's call to fit
+        )
