@@ -16,6 +16,11 @@ import numpy as np
 from .._serialization import ModelFileError, from_bytes, to_bytes
 from ..errors import EncryptedDataError
 
+# The two files of a saved model (FHEModelDev), and their kinds.
+CLIENT_FILE = "client.veil"
+SERVER_FILE = "server.veil"
+CLIENT_KIND = "veil-client"
+SERVER_KIND = "veil-server"
 ENCRYPTED_INPUT_KIND = "encrypted-input"
 ENCRYPTED_OUTPUT_KIND = "encrypted-output"
 _KEY_ID = re.compile(r"[0-9a-f]{64}")

@@ -26,12 +26,17 @@ from .. import fhe
 from .._serialization import read_file, write_file
 from ..errors import EncryptedDataError, NotCompiledError, VeilError
 from ..quantization import QuantizedModule, as_float_rows
-from ._messages import ENCRYPTED_INPUT_KIND, ENCRYPTED_OUTPUT_KIND, key_id_of, pack_rows, unpack_rows
-
-CLIENT_FILE = "client.veil"
-SERVER_FILE = "server.veil"
-CLIENT_KIND = "veil-client"
-SERVER_KIND = "veil-server"
+from ._messages import (
+    CLIENT_FILE,
+    CLIENT_KIND,
+    ENCRYPTED_INPUT_KIND,
+    ENCRYPTED_OUTPUT_KIND,
+    SERVER_FILE,
+    SERVER_KIND,
+    key_id_of,
+    pack_rows,
+    unpack_rows,
+)
 
 
 class FHEModelDev:

@@ -28,9 +28,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from .._serialization import veil_version
+from .._serialization import read_file, veil_version
 from ._auth import RequestRefusedError, Tokens
 from ._key_store import DRAIN_BYTES, KeyStore, StagedKeys
+from ._messages import SERVER_FILE, SERVER_KIND
 from ._pool import WorkerCrashError, WorkerError, WorkerInputError, WorkerPool, log_event
 
 # Uploads are cut off once this much larger than the model's key material; the worker checks exactly.
@@ -93,6 +94,8 @@ def build_service(
     """The endpoints' implementation over a started worker pool (:func:`create_app` and Ray replicas)."""
     limits = limits or ServiceLimits()
     tokens = tokens or Tokens({})
+    # A missing or foreign server file is the caller's to fix: say so here, not from a worker's start.
+    read_file(Path(server_dir) / SERVER_FILE, SERVER_KIND)
     pool = WorkerPool(server_dir, limits.max_concurrent_runs, limits.cached_keys, limits.run_timeout)
     directory = Path(key_dir) if key_dir is not None else Path(server_dir) / "keys"
     store = KeyStore(directory, limits.max_keys_per_client, limits.max_bytes_per_client)
