@@ -97,7 +97,8 @@ def test_runtime_dependencies_are_what_the_library_imports():
     """Every module ``src`` imports outside the service is a runtime dependency, and nothing more is one
     (onnxoptimizer and setuptools are imported by brevitas and concrete, not by Veil)."""
     service_files = {SRC / "deployment" / "_service.py", SRC / "cli.py"}
-    library_files = [f for f in SRC.rglob("*.py") if f not in service_files]
+    ray_files = {SRC / "deployment" / "_ray.py"}
+    library_files = [f for f in SRC.rglob("*.py") if f not in service_files | ray_files]
     imported = _distributions(_third_party_modules(library_files))
     declared = {_normalized(r.name) for r in _runtime_requirements()}
     assert imported == declared - {"onnxoptimizer", "setuptools"}
@@ -105,6 +106,9 @@ def test_runtime_dependencies_are_what_the_library_imports():
     assert service_imports == SERVE_MODULES
     serve_extra = {_normalized(r.name) for r in _extra_requirements("serve")}
     assert _distributions(service_imports) <= serve_extra | {"starlette"}  # starlette comes with fastapi
+    # Ray is not installed by dev (it is the optional ray extra, which brings serve): names are checked.
+    assert _third_party_modules(sorted(ray_files)) == {"ray", "starlette"}
+    assert {_normalized(r.name) for r in _extra_requirements("ray")} == {"veil", "ray"}
 
 
 @pytest.mark.parametrize("group", ["dependencies", "serve", "docs", "dev"])

@@ -68,7 +68,7 @@ def draw_decision_boundaries(trained: dict, path: Path) -> None:
 
 
 def draw_training_curve(model, path: Path) -> None:
-    from veil.sklearn._budget_schedule import GradualAccumulatorBudget
+    from veil.qat import GradualAccumulatorBudget
 
     losses = [epoch["train_loss"] for epoch in model.history]
     epochs = np.arange(1, len(losses) + 1)

@@ -147,8 +147,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     _file_kind = "neural-net-classifier"
     base_estimator_type = MLPClassifier
 
-    def __init__(self, *, classes=None, **params):
-        super().__init__(**params)
+    def __init__(self, *, classes=None, **kwargs: object):
+        super().__init__(**kwargs)
         self.classes = classes
 
     @classmethod
