@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputValidationError, QuantizationError, UnsupportedOpError
+from ..errors import InputValidationError, UnsupportedOpError
 from ..onnx import NumpyModule
 from ..onnx._numpy_module import evaluate_node
 from ._bits import RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
+from ._bounds import accumulator_bounds, bit_width_of_range
 from ._idle_neurons import drop_idle_neurons
 from ._integer_graph import (
     IntegerGraph,
@@ -32,8 +33,10 @@ from ._integer_graph import (
     TensorInfo,
     lookup_input_bit_width,
 )
+from ._layers import codes_info, imported_weight_codes, quantize_columns
 from ._module import InputEncoder, OutputDecoder, QuantizedModule
-from ._quantizers import UniformQuantizer, bit_width_of_range
+from ._qdq import dequantized_weight_codes, qdq_length, quantizer_of_qdq, transpose_codes
+from ._quantizers import UniformQuantizer
 from ._steps import LINEAR_OPS, CombineStep, FloatStep, apply_steps, check_univariate
 
 MODEL_INPUT = None  # ``Pending.source`` of values computed from the float model input, on the client
@@ -183,9 +186,9 @@ class ONNXConverter:
         step = FloatStep(node, slot, constants)
         extended = Pending(pending.source, [*pending.steps, step])
         if node.op_type == "DequantizeLinear" and self.import_graph_quantizers:
-            quantizer = _quantizer_of_qdq(extended.steps)
+            quantizer = quantizer_of_qdq(extended.steps)
             if quantizer is not None:
-                chain = extended.steps[: -_qdq_length(extended.steps)]
+                chain = extended.steps[: -qdq_length(extended.steps)]
                 return Pending(self._materialize(Pending(pending.source, chain), quantizer, node.name))
         return extended
 
@@ -206,9 +209,9 @@ class ONNXConverter:
     def _fold_constant(self, node, inputs, output_value) -> Constant:
         codes = None
         if node.op_type == "DequantizeLinear":
-            codes = _dequantized_weight_codes(node, [item.value if item else None for item in inputs])
+            codes = dequantized_weight_codes(node, [item.value if item else None for item in inputs])
         elif node.op_type == "Transpose" and inputs[0].codes is not None:
-            codes = _transpose_codes(inputs[0].codes, node.attributes.get("perm"))
+            codes = transpose_codes(inputs[0].codes, node.attributes.get("perm"))
         return Constant(np.asarray(output_value), codes)
 
     # ----------------------------------------------------------------------------------------------
@@ -234,15 +237,9 @@ class ONNXConverter:
         if len(inputs) > 2 and inputs[2] is not None:
             bias = float(attributes.get("beta", 1.0)) * np.asarray(inputs[2].value, dtype=np.float64)
 
-        n_features = weight_codes.shape[0]
-        zero_point = np.asarray(x_info.zero_point, dtype=np.int64)
-        centered_low = np.broadcast_to(-zero_point.reshape(-1), (n_features,))
-        centered_high = np.broadcast_to((x_info.high - zero_point).reshape(-1), (n_features,))
-        products_low = np.minimum(weight_codes * centered_low[:, None], weight_codes * centered_high[:, None])
-        products_high = np.maximum(
-            weight_codes * centered_low[:, None], weight_codes * centered_high[:, None]
-        )
-        out_low, out_high = products_low.sum(axis=0), products_high.sum(axis=0)
+        zero_point = np.asarray(x_info.zero_point, dtype=np.int64).reshape(-1)
+        centered_low, centered_high = -zero_point, x_info.high.reshape(-1) - zero_point
+        out_low, out_high = accumulator_bounds(weight_codes.T, centered_low, centered_high)
         name = f"{node.outputs[0]}:accumulator"
         self._graph_nodes.append(
             LinearNode(
@@ -268,19 +265,9 @@ class ONNXConverter:
         """Integer weights ``(in, out)`` centred on zero, and their scale per output column."""
         if weight.codes is None or not self.import_graph_quantizers:
             values = np.asarray(weight.value, dtype=np.float64)
-            return _quantize_columns(
-                values.T if transposed else values, self.n_bits_op_weights, self.is_signed
-            )
-        codes, quantizer = weight.codes
-        centered = codes.astype(np.int64) - np.asarray(quantizer.zero_point, dtype=np.int64)
-        scale = np.broadcast_to(np.asarray(quantizer.scale, dtype=np.float64), centered.shape)
-        if transposed:
-            centered, scale = centered.T, scale.T
-        # One scale per output column is what folds into the next lookup; check the codes allow it.
-        column_scale = scale[0]
-        if not np.allclose(scale, column_scale[None, :]):
-            raise QuantizationError("weight scales must be per-tensor or per output channel")
-        return centered.astype(np.int64), column_scale
+            values = values.T if transposed else values
+            return quantize_columns(values, self.n_bits_op_weights, self.is_signed)
+        return imported_weight_codes(*weight.codes, transposed=transposed)
 
     # ----------------------------------------------------------------------------------------------
     def _integer_input(self, pending: Pending, float_value: np.ndarray, where: str) -> str:
@@ -318,7 +305,7 @@ class ONNXConverter:
                 name="input:codes", row_shape=self._row_shape, steps=tuple(pending.steps), quantizer=quantizer
             )
             probe = apply_steps(pending.steps, np.zeros((1, *self._row_shape)))
-            self._tensors["input:codes"] = _codes_info(quantizer, probe.shape[1:])
+            self._tensors["input:codes"] = codes_info(quantizer, probe.shape[1:])
             return "input:codes"
         source = self._tensors[pending.source]
         check_univariate(pending.steps, source.row_shape, where)
@@ -336,7 +323,7 @@ class ONNXConverter:
                 output_bit_width=bit_width_of_range(0, high - low),
             )
         )
-        self._tensors[name] = _codes_info(quantizer, source.row_shape)
+        self._tensors[name] = codes_info(quantizer, source.row_shape)
         return name
 
     def _lsbs_to_remove(self, bit_width: int) -> int:
@@ -388,106 +375,3 @@ class PostTrainingQATImporter(ONNXConverter):
     """
 
     import_graph_quantizers = True
-
-
-# --------------------------------------------------------------------------------------------------
-def _codes_info(quantizer: UniformQuantizer, row_shape: tuple[int, ...]) -> TensorInfo:
-    low, high = quantizer.integer_bounds
-    return TensorInfo(
-        high=np.full((1, *row_shape), high - low, dtype=np.int64),
-        scale=np.float64(np.asarray(quantizer.scale).reshape(-1)[0])
-        if np.size(quantizer.scale) == 1
-        else quantizer.scale,
-        zero_point=np.asarray(quantizer.zero_point, dtype=np.int64) - low,
-    )
-
-
-def _quantize_columns(values: np.ndarray, n_bits: int, is_signed: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output-column weight codes centred on zero, and the column scales."""
-    codes, scales = [], []
-    for column in values.T:
-        quantizer = UniformQuantizer.calibrate(
-            column, n_bits, is_signed=is_signed, is_symmetric=is_signed, is_narrow=is_signed
-        )
-        codes.append(quantizer.quantize(column) - quantizer.zero_point)
-        scales.append(quantizer.scale)
-    return np.stack(codes, axis=1).astype(np.int64), np.asarray(scales, dtype=np.float64)
-
-
-def _qdq_length(steps: list[FloatStep]) -> int:
-    """Length of a trailing ``QuantizeLinear [→ Clip] → DequantizeLinear`` chain, 0 if none."""
-    ops = [step.op_type for step in steps[-3:]]
-    if ops[-3:] == ["QuantizeLinear", "Clip", "DequantizeLinear"]:
-        return 3
-    if ops[-2:] == ["QuantizeLinear", "DequantizeLinear"]:
-        return 2
-    return 0
-
-
-def _quantizer_of_qdq(steps: list[FloatStep]) -> UniformQuantizer | None:
-    """The quantizer a trailing QDQ chain implements, or None."""
-    length = _qdq_length(steps)
-    if not length:
-        return None
-    quantize, dequantize = steps[-length], steps[-1]
-    clip = steps[-2] if length == 3 else None
-    return _quantizer_from_nodes(quantize.constants, clip.constants if clip else None, dequantize)
-
-
-def _quantizer_from_nodes(quantize_inputs, clip_inputs, dequantize: FloatStep) -> UniformQuantizer:
-    scale = np.asarray(dequantize.constants[1], dtype=np.float64)
-    zero_point = dequantize.constants[2] if len(dequantize.constants) > 2 else None
-    dtype = np.asarray(zero_point).dtype if zero_point is not None else np.dtype(np.uint8)
-    zero_point = (
-        np.zeros((), dtype=np.int64) if zero_point is None else np.asarray(zero_point, dtype=np.int64)
-    )
-    info = np.iinfo(dtype)
-    qmin, qmax = int(info.min), int(info.max)
-    if clip_inputs is not None:
-        if clip_inputs[1] is not None:
-            qmin = max(qmin, int(np.asarray(clip_inputs[1])))
-        if len(clip_inputs) > 2 and clip_inputs[2] is not None:
-            qmax = min(qmax, int(np.asarray(clip_inputs[2])))
-    if scale.size > 1:
-        raise QuantizationError("per-channel activation quantizers are not supported; use per-tensor scales")
-    n_bits = bit_width_of_range(qmin, qmax) if qmin < 0 else max(1, qmax.bit_length())
-    return UniformQuantizer(
-        n_bits=n_bits,
-        is_signed=qmin < 0,
-        scale=float(scale),
-        zero_point=int(zero_point),
-        qmin=qmin,
-        qmax=qmax,
-    )
-
-
-def _dequantized_weight_codes(node, values) -> tuple[np.ndarray, UniformQuantizer] | None:
-    """Integer codes behind a folded ``DequantizeLinear`` of constant weights."""
-    codes, scale = values[0], np.asarray(values[1], dtype=np.float64)
-    zero_point = values[2] if len(values) > 2 and values[2] is not None else np.zeros((), np.int64)
-    if not np.issubdtype(np.asarray(codes).dtype, np.integer):
-        return None
-    axis = node.attributes.get("axis", 1)
-    shape = [1] * np.ndim(codes)
-    if scale.size > 1:
-        shape[axis] = -1
-        scale = scale.reshape(shape)
-        zero_point = np.asarray(zero_point).reshape(shape)
-    quantizer = UniformQuantizer(
-        n_bits=8, is_signed=True, scale=scale, zero_point=np.asarray(zero_point, dtype=np.int64)
-    )
-    return np.asarray(codes, dtype=np.int64), quantizer
-
-
-def _transpose_codes(codes, perm):
-    values, quantizer = codes
-    perm = tuple(perm) if perm is not None else tuple(reversed(range(values.ndim)))
-    scale = np.asarray(quantizer.scale)
-    zero_point = np.asarray(quantizer.zero_point)
-    transposed = UniformQuantizer(
-        n_bits=quantizer.n_bits,
-        is_signed=quantizer.is_signed,
-        scale=np.transpose(scale, perm) if scale.ndim == values.ndim else scale,
-        zero_point=np.transpose(zero_point, perm) if zero_point.ndim == values.ndim else zero_point,
-    )
-    return np.transpose(values, perm), transposed

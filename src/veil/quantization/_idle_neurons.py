@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._serialization import serializable
+from ._bounds import bit_width_of_range
 from ._integer_graph import IntegerGraph, LinearNode, LookupNode, TensorInfo, lookup_input_bit_width
-from ._quantizers import bit_width_of_range
 
 
 @serializable

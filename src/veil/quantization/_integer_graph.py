@@ -15,7 +15,8 @@ import numpy as np
 
 from .. import fhe
 from .._serialization import serializable
-from ._quantizers import UniformQuantizer, bit_width_of_range
+from ._bounds import bit_width_of_range
+from ._quantizers import UniformQuantizer
 
 
 @serializable
