@@ -1,5 +1,7 @@
 """Bad input gets a clear error that names the parameter, never a wrong answer."""
 
+import re
+
 import numpy as np
 import onnx
 import pytest
@@ -151,3 +153,21 @@ def test_encoded_inputs_are_checked(module):
         module.quantized_forward(q_x.astype(np.float64))
     with pytest.raises(InputValidationError, match="outside the input code"):
         module.quantized_forward(q_x - 100)
+
+
+@pytest.mark.parametrize(
+    ("n_bits", "name"), [(1, "n_bits"), ({"op_inputs": 3, "op_weights": 1}, "n_bits['op_weights']")]
+)
+def test_one_bit_signed_weights_are_refused_naming_n_bits(n_bits, name):
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    with pytest.raises(
+        QuantizationError, match=rf"^{re.escape(name)} must be at least 2 for signed weights.*got 1$"
+    ):
+        compile_torch_model(model, np.zeros((4, 3), np.float32), n_bits=n_bits)
+
+
+@pytest.mark.parametrize("p_error", [float("nan"), 0, 0.0, -1, 1, 2.0, "0.1", True])
+@pytest.mark.parametrize("name", ["p_error", "global_p_error"])
+def test_error_probabilities_outside_0_1_are_refused(module, name, p_error):
+    with pytest.raises(ValueError, match=rf"{name} must be None or a probability in the open interval"):
+        module.compile(np.zeros((4, 3)), **{name: p_error})

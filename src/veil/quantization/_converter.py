@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputValidationError, UnsupportedOpError
+from ..errors import InputValidationError, QuantizationError, UnsupportedOpError
 from ..onnx import NumpyModule
 from ..onnx._numpy_module import evaluate_node
 from ._bits import RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
@@ -77,6 +77,12 @@ class ONNXConverter:
         self, n_bits, numpy_model: NumpyModule, rounding_threshold_bits=None, is_signed: bool = True
     ):
         self.n_bits = get_n_bits_dict(n_bits)
+        if is_signed and self.n_bits["op_weights"] < 2:
+            name = "n_bits['op_weights']" if isinstance(n_bits, dict) else "n_bits"
+            raise QuantizationError(
+                f"{name} must be at least 2 for signed weights (a symmetric 1-bit code holds only 0), got "
+                f"{self.n_bits['op_weights']}"
+            )
         self.numpy_model = numpy_model
         self.rounding: RoundingPolicy | None = parse_rounding_threshold_bits(rounding_threshold_bits)
         self.is_signed = is_signed

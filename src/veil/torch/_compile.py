@@ -7,7 +7,7 @@ import onnx
 import torch
 
 from .. import fhe
-from ..errors import InputValidationError
+from ..errors import InputValidationError, QuantizationError
 from ..onnx import NumpyModule
 from ..quantization import (
     PostTrainingAffineQuantization,
@@ -143,8 +143,15 @@ def compile_brevitas_qat_model(
     """
     inputset = _inputset_array(torch_inputset)
     n_bits = 8 if n_bits is None else n_bits
+    onnx_model = _export(torch_model, inputset)
+    if not any(node.op_type == "QuantizeLinear" for node in onnx_model.graph.node):
+        raise QuantizationError(
+            "no quantizers found in torch_model: compile_brevitas_qat_model compiles networks trained with "
+            "Brevitas quantized layers (QuantIdentity, QuantLinear, QuantConv2d...); compile a float network "
+            "with compile_torch_model"
+        )
     return _quantize_and_compile(
-        _export(torch_model, inputset),
+        onnx_model,
         inputset,
         n_bits,
         rounding_threshold_bits,
