@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ops import _activations, _arithmetic, _linear, _logic, _normalization, _quantize, _shape
+from .ops import _activations, _arithmetic, _convolution, _linear, _logic, _normalization, _quantize, _shape
 
 ELEMENTWISE = "elementwise"
 LINEAR = "linear"
@@ -46,6 +46,12 @@ OPS: dict[str, Op] = {
     # Linear algebra
     "Gemm": Op(_linear.gemm, LINEAR),
     "MatMul": Op(_linear.matmul, LINEAR),
+    # Sliding windows
+    "AveragePool": Op(_convolution.average_pool, LINEAR),
+    "Conv": Op(_convolution.conv, LINEAR),
+    "GlobalAveragePool": Op(_convolution.global_average_pool, LINEAR),
+    "MaxPool": Op(_convolution.max_pool, ACROSS_POSITIONS),
+    "Pad": Op(_convolution.pad, INDEXING),
     # Arithmetic and rounding
     "Abs": Op(_arithmetic.abs_, ELEMENTWISE),
     "Add": Op(_arithmetic.add, ELEMENTWISE),
@@ -93,7 +99,7 @@ OPS: dict[str, Op] = {
     "Where": Op(_logic.where, ELEMENTWISE),
     # Normalization and regularization (inference)
     "BatchNormalization": Op(_normalization.batch_normalization, ELEMENTWISE),
-    "Dropout": Op(_normalization.dropout, ELEMENTWISE),
+    "Dropout": Op(_normalization.dropout, SHAPE),
     # Shapes, indexing, constants and casts
     "Cast": Op(_shape.cast, ELEMENTWISE),
     "Concat": Op(_shape.concat, INDEXING),
@@ -102,7 +108,7 @@ OPS: dict[str, Op] = {
     "Expand": Op(_shape.expand, INDEXING),
     "Flatten": Op(_shape.flatten, SHAPE),
     "Gather": Op(_shape.gather, INDEXING),
-    "Identity": Op(_shape.identity, ELEMENTWISE),
+    "Identity": Op(_shape.identity, SHAPE),
     "Reshape": Op(_shape.reshape, SHAPE),
     "Shape": Op(_shape.shape, CONSTANT),
     "Slice": Op(_shape.slice_, INDEXING),
