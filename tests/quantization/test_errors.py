@@ -23,15 +23,16 @@ def module():
 
 
 def test_unsupported_op_is_named_with_the_supported_list():
-    node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv0")
+    node = helper.make_node("LpPool", ["x"], ["y"], name="pool0", kernel_shape=[2, 2])
     graph = helper.make_graph(
         [node],
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [helper.make_tensor("w", TensorProto.FLOAT, [1, 1, 2, 2], [1.0] * 4)],
     )
-    with pytest.raises(UnsupportedOpError, match=r"Conv.*Supported ops: .*Gemm.*Relu"):
+    with pytest.raises(
+        UnsupportedOpError, match=r"LpPool \(node 'pool0'\).*Supported ops: .*Conv.*Gemm.*Relu"
+    ):
         NumpyModule(helper.make_model(graph))
 
 

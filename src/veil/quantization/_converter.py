@@ -23,21 +23,24 @@ from ..errors import InputValidationError, QuantizationError, UnsupportedOpError
 from ..onnx import NumpyModule
 from ..onnx._numpy_module import evaluate_node
 from ._bits import RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
-from ._bounds import accumulator_bounds, bit_width_of_range
+from ._graph_builder import GraphBuilder
 from ._idle_neurons import drop_idle_neurons
-from ._integer_graph import (
-    IntegerGraph,
-    LinearNode,
-    LookupNode,
-    Requantization,
-    TensorInfo,
-    lookup_input_bit_width,
+from ._integer_graph import IntegerGraph
+from ._layers import (
+    channel_broadcast,
+    codes_info,
+    dense_map,
+    imported_codes_per_channel,
+    integer_columns,
+    linear_function,
+    quantize_per_channel,
+    uniform_or_array,
+    weight_layout,
 )
-from ._layers import codes_info, imported_weight_codes, quantize_columns
 from ._module import InputEncoder, OutputDecoder, QuantizedModule
 from ._qdq import dequantized_weight_codes, qdq_length, quantizer_of_qdq, transpose_codes
 from ._quantizers import UniformQuantizer
-from ._steps import LINEAR_OPS, CombineStep, FloatStep, apply_steps, check_univariate
+from ._steps import LINEAR_OPS, LINEAR_SUFFIX_OPS, CombineStep, FloatStep, apply_steps
 
 MODEL_INPUT = None  # ``Pending.source`` of values computed from the float model input, on the client
 
@@ -126,8 +129,9 @@ class ONNXConverter:
         if not np.all(np.isfinite(data)):
             raise InputValidationError("calibration data contains NaN or infinite values")
 
-        self._graph_nodes: list = []
-        self._tensors: dict[str, TensorInfo] = {}
+        self._builder = GraphBuilder(self.rounding, self.n_bits_op_inputs)
+        self._tensors = self._builder.tensors
+        self._float_values: dict[str, np.ndarray] = {}  # calibration values of integer tensors
         self._materialized: dict[tuple, str] = {}
         self._input_encoder: InputEncoder | None = None
         self._row_shape = tuple(data.shape[1:])
@@ -136,6 +140,7 @@ class ONNXConverter:
         state.update({name: Constant(value) for name, value in model.initializers.items()})
         calibration: dict[str, np.ndarray] = {input_name: data}
         calibration.update(model.initializers)
+        self._calibration = calibration
 
         for node in model.nodes:
             inputs = [state[name] if name else None for name in node.inputs]
@@ -156,7 +161,7 @@ class ONNXConverter:
             IntegerGraph(
                 input=self._input_encoder.name,
                 output=output.source,
-                nodes=self._graph_nodes,
+                nodes=self._builder.nodes,
                 tensors=self._tensors,
             )
         )
@@ -176,7 +181,7 @@ class ONNXConverter:
         if not variable:
             return self._fold_constant(node, inputs, output_value)
         if node.op_type in LINEAR_OPS and variable == [0]:
-            return self._linear(node, inputs, values[0])
+            return self._linear(node, inputs)
         if len(variable) > 1:
             return self._combine(node, inputs, variable)
         if node.op_type in LINEAR_OPS:
@@ -221,73 +226,82 @@ class ONNXConverter:
         return Constant(np.asarray(output_value), codes)
 
     # ----------------------------------------------------------------------------------------------
-    def _linear(self, node, inputs, input_value) -> Pending:
-        weight_input = inputs[1]
-        if not isinstance(weight_input, Constant):
-            raise UnsupportedOpError(f"ONNX op {node.op_type!r} (node {node.name!r}) needs constant weights")
-        attributes = node.attributes
-        if attributes.get("transA", 0):
+    def _linear(self, node, inputs) -> Pending:
+        """A linear op on an encrypted tensor: one integer matrix over its flattened rows (``_layers``)."""
+        where = f"{node.op_type} node {node.name!r}"
+        if node.attributes.get("transA", 0):
             raise UnsupportedOpError(f"Gemm node {node.name!r} with transA=1 is not supported")
-        if np.ndim(weight_input.value) != 2 or np.ndim(input_value) != 2:
-            raise UnsupportedOpError(
-                f"ONNX op {node.op_type!r} (node {node.name!r}) must multiply (rows, features) by a 2-D "
-                f"weight, got shapes {np.shape(input_value)} and {np.shape(weight_input.value)}"
-            )
-        x_name = self._integer_input(inputs[0], input_value, f"{node.op_type} node {node.name!r}")
+        x_name, suffix = self._linear_input(inputs[0], where)
         x_info = self._tensors[x_name]
-        weight_codes, weight_scale = self._weight_codes(
-            weight_input, transposed=bool(attributes.get("transB", 0))
+        layout = weight_layout(node.op_type, node.attributes)
+        codes, channel_scale, bias = None, 1.0, 0.0
+        if layout is not None:
+            slot, weight_axis, _ = layout
+            if not isinstance(inputs[slot], Constant):
+                raise UnsupportedOpError(f"{where} needs constant weights")
+            codes, channel_scale = self._weight_codes(inputs[slot], weight_axis)
+            bias = inputs[2].value if len(inputs) > 2 and inputs[2] is not None else 0.0
+        function = linear_function(node, codes, evaluate_node, suffix)
+        matrix, out_shape = dense_map(function, x_info.row_shape, where)
+        if codes is None:  # a pooling: integer columns, each times its 1/k
+            weight, factors = integer_columns(matrix, where)
+        else:
+            weight, factors = np.rint(matrix), np.ones(matrix.shape[1])
+        scale = np.float64(x_info.scale) * factors.reshape(1, *out_shape)
+        if layout is not None:
+            scale = scale * channel_broadcast(channel_scale, layout[2], out_shape)
+            scale = scale * float(node.attributes.get("alpha", 1.0))
+            bias = self._bias(node, bias, layout[2], out_shape)
+        name = self._builder.add_linear(
+            [x_name], weight, out_shape, uniform_or_array(scale), bias, f"{node.outputs[0]}:accumulator"
         )
-        alpha = float(attributes.get("alpha", 1.0))
-        bias = 0.0
-        if len(inputs) > 2 and inputs[2] is not None:
-            bias = float(attributes.get("beta", 1.0)) * np.asarray(inputs[2].value, dtype=np.float64)
-
-        zero_point = np.asarray(x_info.zero_point, dtype=np.int64).reshape(-1)
-        centered_low, centered_high = -zero_point, x_info.high.reshape(-1) - zero_point
-        out_low, out_high = accumulator_bounds(weight_codes.T, centered_low, centered_high)
-        name = f"{node.outputs[0]}:accumulator"
-        self._graph_nodes.append(
-            LinearNode(
-                input=x_name,
-                output=name,
-                weight=weight_codes,
-                input_zero_point=x_info.zero_point,
-                output_low=out_low.reshape(1, -1),
-                centered_bit_width=bit_width_of_range(centered_low, centered_high),
-                product_bit_width=bit_width_of_range(out_low, out_high),
-                output_bit_width=bit_width_of_range(0, out_high - out_low),
-            )
-        )
-        self._tensors[name] = TensorInfo(
-            high=(out_high - out_low).reshape(1, -1),
-            scale=np.float64(x_info.scale) * alpha * weight_scale,
-            zero_point=-out_low.reshape(1, -1),
-            bias=bias,
-        )
+        self._float_values[name] = self._calibration[node.outputs[0]]
         return Pending(name)
 
-    def _weight_codes(self, weight: Constant, transposed: bool) -> tuple[np.ndarray, np.ndarray | float]:
-        """Integer weights ``(in, out)`` centred on zero, and their scale per output column."""
+    def _linear_input(self, pending: Pending, where: str) -> tuple[str, list]:
+        """The integer tensor a linear op reads, and the shape ops between it and the op (part of the map)."""
+        steps = list(pending.steps)
+        suffix = []
+        if pending.source is not MODEL_INPUT:
+            while steps and isinstance(steps[-1], FloatStep) and steps[-1].op_type in LINEAR_SUFFIX_OPS:
+                suffix.insert(0, steps.pop())
+        prefix = Pending(pending.source, steps)
+        if not steps and pending.source is not MODEL_INPUT and self._builder.is_codes(pending.source):
+            return pending.source, suffix
+        return self._integer_input(prefix, self._float_value(prefix), where), suffix
+
+    def _float_value(self, pending: Pending) -> np.ndarray:
+        """The calibration value of ``pending``: its last step's ONNX output, or its source's."""
+        if pending.steps:
+            return self._calibration[pending.steps[-1].node.outputs[0]]
+        if pending.source is MODEL_INPUT:
+            return self._calibration[self.numpy_model.input_names[0]]
+        return self._float_values[pending.source]
+
+    def _weight_codes(self, weight: Constant, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """Integer weights centred on zero, and their scale per output channel (along ``axis``)."""
         if weight.codes is None or not self.import_graph_quantizers:
-            values = np.asarray(weight.value, dtype=np.float64)
-            values = values.T if transposed else values
-            return quantize_columns(values, self.n_bits_op_weights, self.is_signed)
-        return imported_weight_codes(*weight.codes, transposed=transposed)
+            return quantize_per_channel(weight.value, axis, self.n_bits_op_weights, self.is_signed)
+        return imported_codes_per_channel(*weight.codes, axis=axis)
+
+    @staticmethod
+    def _bias(node, bias, channel_axis: int, out_shape: tuple[int, ...]):
+        if not np.any(bias):
+            return 0.0
+        bias = np.asarray(bias, dtype=np.float64) * float(node.attributes.get("beta", 1.0))
+        if node.op_type == "Conv":
+            return channel_broadcast(bias, channel_axis, out_shape).copy()
+        return np.broadcast_to(bias, (1, *out_shape)).copy()
 
     # ----------------------------------------------------------------------------------------------
     def _integer_input(self, pending: Pending, float_value: np.ndarray, where: str) -> str:
         """Name of an integer tensor holding ``pending``, quantizing it (a table lookup) if needed."""
-        if not pending.steps and pending.source is not MODEL_INPUT and self._is_codes(pending.source):
+        if not pending.steps and pending.source is not MODEL_INPUT and self._builder.is_codes(pending.source):
             return pending.source
         is_model_input = pending.source is MODEL_INPUT
         n_bits = self.n_bits_model_inputs if is_model_input else self.n_bits_op_inputs
         quantizer = UniformQuantizer.calibrate(float_value, n_bits, is_signed=False)
         return self._materialize(pending, quantizer, where)
-
-    def _is_codes(self, name: str) -> bool:
-        info = self._tensors[name]
-        return np.size(info.scale) == 1 and not np.any(info.bias)
 
     def _materialize(self, pending: Pending, quantizer: UniformQuantizer, where: str) -> str:
         """Quantize ``pending`` with ``quantizer``: on the client for model inputs, else a table lookup."""
@@ -300,7 +314,6 @@ class ONNXConverter:
         return name
 
     def _materialize_new(self, pending: Pending, quantizer: UniformQuantizer, where: str) -> str:
-        low, high = quantizer.integer_bounds
         if pending.source is MODEL_INPUT:
             if self._input_encoder is not None:
                 raise UnsupportedOpError(
@@ -313,29 +326,7 @@ class ONNXConverter:
             probe = apply_steps(pending.steps, np.zeros((1, *self._row_shape)))
             self._tensors["input:codes"] = codes_info(quantizer, probe.shape[1:])
             return "input:codes"
-        source = self._tensors[pending.source]
-        check_univariate(pending.steps, source.row_shape, where)
-        lsbs = self._lsbs_to_remove(source.bit_width)
-        lookup = Requantization(source, tuple(pending.steps), quantizer)
-        name = f"{pending.source}:requantized:{len(self._graph_nodes)}"
-        self._graph_nodes.append(
-            LookupNode(
-                input=pending.source,
-                output=name,
-                function=lookup,
-                lsbs_to_remove=lsbs,
-                exact_rounding=self.rounding is None or self.rounding.exact,
-                input_bit_width=lookup_input_bit_width(source.high, lsbs),
-                output_bit_width=bit_width_of_range(0, high - low),
-            )
-        )
-        self._tensors[name] = codes_info(quantizer, source.row_shape)
-        return name
-
-    def _lsbs_to_remove(self, bit_width: int) -> int:
-        if self.rounding is None:
-            return 0
-        return max(0, bit_width - self.rounding.kept_bits(self.n_bits_op_inputs))
+        return self._builder.add_lookup(pending.source, pending.steps, quantizer, where)
 
     def _maybe_requantize_output(self, output: Pending, float_value: np.ndarray) -> Pending:
         """Outputs stay raw accumulators (exact, no lookup) unless they are the circuit's widest value.
@@ -348,20 +339,11 @@ class ONNXConverter:
             return output
         if output.steps:
             return output  # the float steps after the accumulator are applied on the client
-        if info.bit_width <= self._widest_before(output.source):
+        if info.bit_width <= self._builder.widest_before(output.source, self._input_encoder.name):
             return output
         # Requantize the accumulator (with its bias) to model_outputs bits.
         quantizer = UniformQuantizer.calibrate(float_value, self.n_bits_model_outputs, is_signed=True)
         return Pending(self._materialize(Pending(output.source), quantizer, "the model output"))
-
-    def _widest_before(self, name: str) -> int:
-        """Largest bit-width of the encrypted values before the node computing ``name``."""
-        widths = [self._tensors[self._input_encoder.name].bit_width]
-        for node in self._graph_nodes:
-            if node.output == name:
-                break
-            widths += node.bit_widths
-        return max(widths)
 
 
 class PostTrainingAffineQuantization(ONNXConverter):

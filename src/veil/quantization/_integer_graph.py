@@ -65,7 +65,12 @@ class Requantization:
 @serializable
 @dataclass
 class LinearNode:
-    """``stored_out = (stored_in - input_zero_point) @ weight - output_low``: no table lookup."""
+    """``stored_out = (stored_in - input_zero_point) @ weight - output_low``: no table lookup.
+
+    Rows of the inputs are flattened (and, with ``other_inputs``, joined in order) before the product;
+    ``weight`` has one row per joined input position, so a convolution, a pooling, a sum of two tensors
+    or a concatenation is one matrix. ``output_row_shape`` restores the output's row shape.
+    """
 
     input: str
     output: str
@@ -75,12 +80,24 @@ class LinearNode:
     centered_bit_width: int
     product_bit_width: int
     output_bit_width: int
+    other_inputs: tuple[str, ...] = ()
+    output_row_shape: tuple[int, ...] | None = None
 
-    def evaluate(self, stored: np.ndarray):
-        centered = stored - self.input_zero_point if np.any(self.input_zero_point) else stored
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input, *self.other_inputs)
+
+    def evaluate(self, *stored):
+        rows = stored[0].shape[0]
+        flat = [value if len(value.shape) == 2 else np.reshape(value, (rows, -1)) for value in stored]
+        joined = flat[0] if len(flat) == 1 else np.concatenate(flat, axis=1)
+        centered = joined - self.input_zero_point if np.any(self.input_zero_point) else joined
         centered = fhe.hint_bit_width(centered, self.centered_bit_width)
         product = fhe.hint_bit_width(centered @ self.weight, self.product_bit_width)
-        return fhe.hint_bit_width(product - self.output_low, self.output_bit_width)
+        result = fhe.hint_bit_width(product - self.output_low, self.output_bit_width)
+        if self.output_row_shape is not None and len(self.output_row_shape) > 1:
+            result = np.reshape(result, (rows, *self.output_row_shape))
+        return result
 
     @property
     def bit_widths(self) -> list[int]:
@@ -110,6 +127,10 @@ class LookupNode:
     input_bit_width: int
     output_bit_width: int
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input,)
+
     def evaluate(self, stored: np.ndarray):
         if self.lsbs_to_remove:
             stored = fhe.round_bit_pattern(stored, self.lsbs_to_remove, exact=self.exact_rounding)
@@ -122,27 +143,7 @@ class LookupNode:
         return [self.input_bit_width, self.output_bit_width]
 
 
-@serializable
-@dataclass
-class ReshapeNode:
-    """Reshape or transpose the integer tensor; rows stay on axis 0."""
-
-    input: str
-    output: str
-    row_shape: tuple[int, ...] | None = None
-    row_permutation: tuple[int, ...] | None = None
-
-    def evaluate(self, stored: np.ndarray):
-        if self.row_permutation is not None:
-            return np.transpose(stored, (0, *(axis + 1 for axis in self.row_permutation)))
-        return np.reshape(stored, (stored.shape[0], *self.row_shape))
-
-    @property
-    def bit_widths(self) -> list[int]:
-        return []
-
-
-IntegerNode = LinearNode | LookupNode | ReshapeNode
+IntegerNode = LinearNode | LookupNode
 
 
 @serializable
@@ -158,7 +159,7 @@ class IntegerGraph:
     def __call__(self, stored_input):
         values = {self.input: stored_input}
         for node in self.nodes:
-            values[node.output] = node.evaluate(values[node.input])
+            values[node.output] = node.evaluate(*(values[name] for name in node.inputs))
         return values[self.output]
 
     @property

@@ -1,12 +1,26 @@
-"""Integer weights and tensor descriptions for the linear layers of the integer graph."""
+"""Linear layers as integer matrices: weight codes per output channel, and the dense map of any linear op.
+
+Every linear op (Gemm, MatMul, Conv, AveragePool, GlobalAveragePool, and the shape ops before it) is one
+linear map from the flattened input row to the flattened output row. Evaluating the op on the basis
+vectors of the input row gives that map as a matrix, with strides, padding, dilation and groups already
+in place; with integer weight codes the matrix is integer and its worst-case accumulator bounds are the
+ones of :mod:`._bounds`. The matrix has ``input size x output size`` entries, which suits the small
+images FHE can afford (an 8x8 digit: 64 x 288 for an 8-channel 3x3 convolution).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from ..errors import QuantizationError
+from ..errors import QuantizationError, UnsupportedOpError
 from ._integer_graph import TensorInfo
 from ._quantizers import UniformQuantizer
+from ._steps import apply_steps
+
+# Weight input slot, weight axis of the output channels, and output axis of the channels, per op.
+_WEIGHT_LAYOUT = {"Gemm": (1, 1, -1), "MatMul": (1, -1, -1), "Conv": (1, 0, 1)}
 
 
 def codes_info(quantizer: UniformQuantizer, row_shape: tuple[int, ...]) -> TensorInfo:
@@ -21,28 +35,93 @@ def codes_info(quantizer: UniformQuantizer, row_shape: tuple[int, ...]) -> Tenso
     )
 
 
-def quantize_columns(values: np.ndarray, n_bits: int, is_signed: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output-column weight codes centred on zero, and the column scales."""
-    codes, scales = [], []
-    for column in values.T:
-        quantizer = UniformQuantizer.calibrate(
-            column, n_bits, is_signed=is_signed, is_symmetric=is_signed, is_narrow=is_signed
-        )
-        codes.append(quantizer.quantize(column) - quantizer.zero_point)
-        scales.append(quantizer.scale)
-    return np.stack(codes, axis=1).astype(np.int64), np.asarray(scales, dtype=np.float64)
+def weight_layout(op_type: str, attributes: dict) -> tuple[int, int, int] | None:
+    """``(weight slot, weight channel axis, output channel axis)`` of a weighted linear op, else None."""
+    layout = _WEIGHT_LAYOUT.get(op_type)
+    if op_type == "Gemm" and attributes.get("transB", 0):
+        return (1, 0, -1)
+    return layout
 
 
-def imported_weight_codes(
-    codes: np.ndarray, quantizer: UniformQuantizer, transposed: bool
+def quantize_per_channel(
+    values: np.ndarray, axis: int, n_bits: int, is_signed: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A QAT layer's own weight codes ``(in, out)`` centred on zero, and their scale per output column."""
+    """Weight codes centred on zero (same shape as ``values``) and one scale per index of ``axis``."""
+    moved = np.moveaxis(np.asarray(values, dtype=np.float64), axis, -1)
+    codes, scales = [], []
+    for channel in moved.reshape(-1, moved.shape[-1]).T:
+        quantizer = UniformQuantizer.calibrate(
+            channel, n_bits, is_signed=is_signed, is_symmetric=is_signed, is_narrow=is_signed
+        )
+        codes.append(quantizer.quantize(channel) - quantizer.zero_point)
+        scales.append(quantizer.scale)
+    codes = np.stack(codes, axis=-1).reshape(moved.shape)
+    return np.moveaxis(codes, -1, axis).astype(np.int64), np.asarray(scales, dtype=np.float64)
+
+
+def imported_codes_per_channel(
+    codes: np.ndarray, quantizer: UniformQuantizer, axis: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A QAT layer's own weight codes centred on zero, and one scale per index of ``axis``."""
     centered = codes.astype(np.int64) - np.asarray(quantizer.zero_point, dtype=np.int64)
-    scale = np.broadcast_to(np.asarray(quantizer.scale, dtype=np.float64), centered.shape)
-    if transposed:
-        centered, scale = centered.T, scale.T
-    # One scale per output column is what folds into the next lookup; check the codes allow it.
-    column_scale = scale[0]
-    if not np.allclose(scale, column_scale[None, :]):
+    scale = np.moveaxis(
+        np.broadcast_to(np.asarray(quantizer.scale, dtype=np.float64), centered.shape), axis, -1
+    )
+    per_channel = scale.reshape(-1, scale.shape[-1])
+    # One scale per output channel is what folds into the next lookup; check the codes allow it.
+    if not np.allclose(per_channel, per_channel[:1]):
         raise QuantizationError("weight scales must be per-tensor or per output channel")
-    return centered.astype(np.int64), column_scale
+    return centered, per_channel[0]
+
+
+def dense_map(
+    function: Callable[[np.ndarray], np.ndarray], row_shape: tuple[int, ...], where: str
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The matrix ``(input size, output size)`` of the linear ``function`` on rows of ``row_shape``."""
+    size = int(np.prod(row_shape, dtype=np.int64))
+    if np.any(function(np.zeros((1, *row_shape))) != 0):
+        raise UnsupportedOpError(
+            f"{where} is affine, not linear, in its encrypted input (a constant pad value other than 0?)"
+        )
+    images = np.asarray(function(np.eye(size).reshape(size, *row_shape)), dtype=np.float64)
+    if images.shape[0] != size:
+        raise UnsupportedOpError(f"{where} mixes rows: the first axis must stay the batch axis")
+    return images.reshape(size, -1), tuple(images.shape[1:])
+
+
+def integer_columns(matrix: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split a float matrix into integer columns times one factor per column (a pooling's ``1/k``)."""
+    factors = np.abs(matrix).max(axis=0)
+    factors[factors == 0] = 1.0
+    columns = matrix / factors
+    integers = np.rint(columns)
+    if not np.allclose(columns, integers, atol=1e-9):
+        raise UnsupportedOpError(f"{where} is not an integer map up to one factor per output")
+    return integers.astype(np.int64), factors
+
+
+def linear_function(node, weight_codes: np.ndarray | None, evaluate, suffix) -> Callable:
+    """``x -> op(suffix(x))`` with the weights replaced by their codes and no bias, alpha or beta."""
+    attributes = {k: v for k, v in node.attributes.items() if k not in ("alpha", "beta")}
+    node = type(node)(node.op_type, node.inputs, node.outputs, attributes, node.name)
+
+    def function(x: np.ndarray) -> np.ndarray:
+        x = apply_steps(suffix, x)
+        if weight_codes is None:
+            return evaluate(node, [x])
+        return evaluate(node, [x, weight_codes.astype(np.float64), *[None] * (len(node.inputs) - 2)])
+
+    return function
+
+
+def channel_broadcast(values: np.ndarray, axis: int, row_shape: tuple[int, ...]) -> np.ndarray:
+    """Per-channel ``values`` broadcast to shape ``(1, *row_shape)`` along output ``axis``."""
+    shape = [1] * (len(row_shape) + 1)
+    shape[axis] = -1
+    return np.broadcast_to(np.asarray(values, dtype=np.float64).reshape(shape), (1, *row_shape))
+
+
+def uniform_or_array(values: np.ndarray):
+    """A scalar when every entry is the same (so the tensor counts as plain codes), else the array."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.float64(values.flat[0]) if np.all(values == values.flat[0]) else values.copy()

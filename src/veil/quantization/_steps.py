@@ -10,13 +10,15 @@ from .._serialization import serializable
 from ..errors import UnsupportedOpError
 from ..onnx import OnnxNode, ops_of_kind
 from ..onnx._numpy_module import evaluate_node
-from ..onnx._registry import ELEMENTWISE, LINEAR, SHAPE
+from ..onnx._registry import ELEMENTWISE, INDEXING, LINEAR, SHAPE
 
 # Chains of elementwise ops after an accumulator are one univariate function per position, i.e. one table
 # lookup; shape ops keep each element's value and are harmless inside a lookup when they keep the row shape.
 ELEMENTWISE_OPS = ops_of_kind(ELEMENTWISE)
 SHAPE_OPS = ops_of_kind(SHAPE)
 LINEAR_OPS = ops_of_kind(LINEAR)
+# Shape and indexing ops between an integer tensor and a linear op are folded into the op's matrix.
+LINEAR_SUFFIX_OPS = ops_of_kind(SHAPE, INDEXING)
 
 
 @serializable
