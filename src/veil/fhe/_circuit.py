@@ -247,7 +247,17 @@ def compile_integer_function(
         compress_input_ciphertexts=COMPRESS_KEYS_AND_INPUTS,
     )
     compiler = fhe.Compiler(traced, {"q_x": "encrypted"})
-    circuit = compiler.compile(inputset, configuration)
+    try:
+        circuit = compiler.compile(inputset, configuration)
+    except RuntimeError as error:
+        if "NoParametersFound" not in str(error):
+            raise
+        raise ValueError(
+            "concrete found no TFHE parameters for this circuit at p_error="
+            f"{p_error}, global_p_error={global_p_error}: its integers are too wide for its table lookups "
+            "(usually an accumulator far wider than the lookups). Lower n_bits (weights first) or raise "
+            "p_error"
+        ) from None
     compiled = FheCircuit(circuit, input_shape=shapes.pop(), p_error=p_error, global_p_error=global_p_error)
     if execution:
         _warn_if_keys_are_large(compiled.statistics)

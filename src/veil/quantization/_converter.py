@@ -27,17 +27,20 @@ from ._graph_builder import GraphBuilder
 from ._idle_neurons import drop_idle_neurons
 from ._integer_graph import IntegerGraph
 from ._layers import (
+    bias_row,
     channel_broadcast,
     codes_info,
     dense_map,
     imported_codes_per_channel,
     integer_columns,
+    joint_dense_map,
     linear_function,
     quantize_per_channel,
     uniform_or_array,
     weight_layout,
 )
 from ._module import InputEncoder, OutputDecoder, QuantizedModule
+from ._pooling import add_max_pool, window_selections
 from ._qdq import dequantized_weight_codes, qdq_length, quantizer_of_qdq, transpose_codes
 from ._quantizers import UniformQuantizer
 from ._steps import LINEAR_OPS, LINEAR_SUFFIX_OPS, CombineStep, FloatStep, apply_steps
@@ -182,6 +185,8 @@ class ONNXConverter:
             return self._fold_constant(node, inputs, output_value)
         if node.op_type in LINEAR_OPS and variable == [0]:
             return self._linear(node, inputs)
+        if node.op_type == "MaxPool":
+            return self._max_pool(node, inputs[0])
         if len(variable) > 1:
             return self._combine(node, inputs, variable)
         if node.op_type in LINEAR_OPS:
@@ -207,15 +212,45 @@ class ONNXConverter:
         """An op on several tensors that all derive from one encrypted tensor stays univariate."""
         sources = {inputs[slot].source for slot in variable}
         if len(sources) > 1:
-            raise UnsupportedOpError(
-                f"ONNX op {node.op_type!r} (node {node.name!r}) combines two different encrypted tensors; "
-                "Veil's integer graph combines an encrypted tensor with constants or with itself only"
-            )
+            return self._join(node, inputs, variable)
         branches = {slot: tuple(inputs[slot].steps) for slot in variable}
         constants = tuple(
             None if i in branches or item is None else item.value for i, item in enumerate(inputs)
         )
         return Pending(sources.pop(), [CombineStep(node, branches, constants)])
+
+    def _join(self, node, inputs, variable) -> Pending:
+        """Add, subtract or concatenate different encrypted tensors: one linear node on one shared scale."""
+        where = f"ONNX op {node.op_type!r} (node {node.name!r})"
+        operands = [inputs[slot] for slot in variable]
+        if len(variable) != sum(item is not None for item in inputs):
+            raise UnsupportedOpError(
+                f"{where} mixes encrypted tensors and constants; add the constants apart"
+            )
+        if any(operand.source is MODEL_INPUT for operand in operands):
+            raise UnsupportedOpError(f"{where} combines the model input itself with a computed tensor")
+        if node.op_type == "Mul" and len(operands) == 2:
+            a, b = (self._integer_input(o, self._float_value(o), where) for o in operands)
+            name = self._builder.add_product(a, b, f"{node.outputs[0]}:product")
+            self._float_values[name] = self._calibration[node.outputs[0]]
+            return Pending(name)
+        names = [operand.source for operand in operands]
+        scales = {float(np.asarray(self._tensors[name].scale).reshape(-1)[0]) for name in names}
+        plain = all(not operand.steps and self._builder.is_codes(operand.source) for operand in operands)
+        if not (plain and len(scales) == 1):
+            # Bring every operand to one scale: each becomes codes of one shared quantizer (a lookup).
+            values = np.concatenate([self._float_value(operand).reshape(-1) for operand in operands])
+            quantizer = UniformQuantizer.calibrate(values, self.n_bits_op_inputs, is_signed=False)
+            names = [self._builder.add_lookup(o.source, o.steps, quantizer, where) for o in operands]
+        infos = [self._tensors[name] for name in names]
+        matrix, out_shape = joint_dense_map(
+            lambda *arrays: evaluate_node(node, list(arrays)), [info.row_shape for info in infos], where
+        )
+        name = self._builder.add_linear(
+            names, np.rint(matrix), out_shape, infos[0].scale, 0.0, f"{node.outputs[0]}:accumulator"
+        )
+        self._float_values[name] = self._calibration[node.outputs[0]]
+        return Pending(name)
 
     def _fold_constant(self, node, inputs, output_value) -> Constant:
         codes = None
@@ -251,12 +286,18 @@ class ONNXConverter:
         if layout is not None:
             scale = scale * channel_broadcast(channel_scale, layout[2], out_shape)
             scale = scale * float(node.attributes.get("alpha", 1.0))
-            bias = self._bias(node, bias, layout[2], out_shape)
+            bias = bias_row(node, bias, layout[2], out_shape)
         name = self._builder.add_linear(
             [x_name], weight, out_shape, uniform_or_array(scale), bias, f"{node.outputs[0]}:accumulator"
         )
         self._float_values[name] = self._calibration[node.outputs[0]]
         return Pending(name)
+
+    def _max_pool(self, node, pending: Pending) -> Pending:
+        where = f"MaxPool node {node.name!r}"
+        x_name, suffix = self._linear_input(pending, where)
+        selections, out_shape = window_selections(node, self._tensors[x_name].row_shape, suffix, where)
+        return Pending(add_max_pool(self._builder, x_name, selections, out_shape, node.outputs[0]))
 
     def _linear_input(self, pending: Pending, where: str) -> tuple[str, list]:
         """The integer tensor a linear op reads, and the shape ops between it and the op (part of the map)."""
@@ -283,15 +324,6 @@ class ONNXConverter:
         if weight.codes is None or not self.import_graph_quantizers:
             return quantize_per_channel(weight.value, axis, self.n_bits_op_weights, self.is_signed)
         return imported_codes_per_channel(*weight.codes, axis=axis)
-
-    @staticmethod
-    def _bias(node, bias, channel_axis: int, out_shape: tuple[int, ...]):
-        if not np.any(bias):
-            return 0.0
-        bias = np.asarray(bias, dtype=np.float64) * float(node.attributes.get("beta", 1.0))
-        if node.op_type == "Conv":
-            return channel_broadcast(bias, channel_axis, out_shape).copy()
-        return np.broadcast_to(bias, (1, *out_shape)).copy()
 
     # ----------------------------------------------------------------------------------------------
     def _integer_input(self, pending: Pending, float_value: np.ndarray, where: str) -> str:

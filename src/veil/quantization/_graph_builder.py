@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UnsupportedOpError
 from ._bits import RoundingPolicy
 from ._bounds import accumulator_bounds, bit_width_of_range
-from ._integer_graph import LinearNode, LookupNode, Requantization, TensorInfo, lookup_input_bit_width
+from ._integer_graph import (
+    LinearNode,
+    LookupNode,
+    ProductNode,
+    Requantization,
+    TensorInfo,
+    lookup_input_bit_width,
+)
 from ._layers import codes_info
 from ._quantizers import UniformQuantizer
 from ._steps import check_univariate
@@ -71,6 +79,30 @@ class GraphBuilder:
             scale=scale,
             zero_point=-out_low.reshape(1, *output_row_shape),
             bias=bias,
+        )
+        return output
+
+    def add_product(self, first: str, second: str, output: str) -> str:
+        """Append the elementwise product of two codes tensors of one row shape."""
+        a, b = self.tensors[first], self.tensors[second]
+        if a.row_shape != b.row_shape:
+            raise UnsupportedOpError(
+                f"encrypted x encrypted products need operands of one shape, got {a.row_shape} and "
+                f"{b.row_shape}"
+            )
+        za, zb = np.asarray(a.zero_point, np.int64), np.asarray(b.zero_point, np.int64)
+        a_low, b_low = np.broadcast_to(-za, a.high.shape), np.broadcast_to(-zb, b.high.shape)
+        a_high, b_high = a.high - za, b.high - zb
+        corners = np.stack([a_low * b_low, a_low * b_high, a_high * b_low, a_high * b_high])
+        out_low, out_high = corners.min(axis=0), corners.max(axis=0)
+        centered = bit_width_of_range(np.minimum(a_low, b_low), np.maximum(a_high, b_high))
+        self.nodes.append(
+            ProductNode(
+                first, second, output, za, zb, out_low, centered, bit_width_of_range(0, out_high - out_low)
+            )
+        )
+        self.tensors[output] = TensorInfo(
+            high=out_high - out_low, scale=np.float64(a.scale) * np.float64(b.scale), zero_point=-out_low
         )
         return output
 

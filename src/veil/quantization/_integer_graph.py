@@ -89,11 +89,20 @@ class LinearNode:
 
     def evaluate(self, *stored):
         rows = stored[0].shape[0]
-        flat = [value if len(value.shape) == 2 else np.reshape(value, (rows, -1)) for value in stored]
-        joined = flat[0] if len(flat) == 1 else np.concatenate(flat, axis=1)
-        centered = joined - self.input_zero_point if np.any(self.input_zero_point) else joined
-        centered = fhe.hint_bit_width(centered, self.centered_bit_width)
-        product = fhe.hint_bit_width(centered @ self.weight, self.product_bit_width)
+        product, start = None, 0
+        # Joined inputs: the sum of each input's product with its own rows of the weight.
+        for value in stored:
+            flat = value if len(value.shape) == 2 else np.reshape(value, (rows, -1))
+            end = start + flat.shape[1]
+            zero_point = self.input_zero_point
+            if np.ndim(zero_point):
+                zero_point = zero_point[:, start:end]
+            centered = flat - zero_point if np.any(zero_point) else flat
+            centered = fhe.hint_bit_width(centered, self.centered_bit_width)
+            term = centered @ self.weight[start:end]
+            product = term if product is None else product + term
+            start = end
+        product = fhe.hint_bit_width(product, self.product_bit_width)
         result = fhe.hint_bit_width(product - self.output_low, self.output_bit_width)
         if self.output_row_shape is not None and len(self.output_row_shape) > 1:
             result = np.reshape(result, (rows, *self.output_row_shape))
@@ -143,7 +152,38 @@ class LookupNode:
         return [self.input_bit_width, self.output_bit_width]
 
 
-IntegerNode = LinearNode | LookupNode
+@serializable
+@dataclass
+class ProductNode:
+    """``stored_out = (stored_a - zero_point_a) * (stored_b - zero_point_b) - output_low``, elementwise.
+
+    Concrete multiplies two encrypted values with two table lookups (of their sum and difference squared).
+    """
+
+    input: str
+    other_input: str
+    output: str
+    input_zero_point: np.ndarray | int
+    other_zero_point: np.ndarray | int
+    output_low: np.ndarray
+    centered_bit_width: int
+    output_bit_width: int
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input, self.other_input)
+
+    def evaluate(self, stored, other):
+        centered = fhe.hint_bit_width(stored - self.input_zero_point, self.centered_bit_width)
+        other_centered = fhe.hint_bit_width(other - self.other_zero_point, self.centered_bit_width)
+        return fhe.hint_bit_width(centered * other_centered - self.output_low, self.output_bit_width)
+
+    @property
+    def bit_widths(self) -> list[int]:
+        return [self.centered_bit_width, self.output_bit_width]
+
+
+IntegerNode = LinearNode | LookupNode | ProductNode
 
 
 @serializable

@@ -125,3 +125,47 @@ def uniform_or_array(values: np.ndarray):
     """A scalar when every entry is the same (so the tensor counts as plain codes), else the array."""
     values = np.asarray(values, dtype=np.float64)
     return np.float64(values.flat[0]) if np.all(values == values.flat[0]) else values.copy()
+
+
+def joint_dense_map(
+    function: Callable[..., np.ndarray], row_shapes: list[tuple[int, ...]], where: str
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The stacked matrices of ``function``, linear in all its inputs together (a sum, a concatenation).
+
+    Each input's rows of the matrix are its images with the other inputs at zero; a random probe then
+    checks that the function really is that sum (a product of two inputs is not).
+    """
+
+    def images(arrays: list[np.ndarray]) -> np.ndarray:
+        return np.asarray(function(*arrays), dtype=np.float64)
+
+    blocks, out_shape = [], None
+    for i, row_shape in enumerate(row_shapes):
+        size = int(np.prod(row_shape, dtype=np.int64))
+        arrays = [np.zeros((size, *shape)) for shape in row_shapes]
+        arrays[i] = np.eye(size).reshape(size, *row_shape)
+        result = images(arrays)
+        blocks.append(result.reshape(size, -1))
+        out_shape = tuple(result.shape[1:])
+    matrix = np.vstack(blocks)
+    probes = [
+        np.random.default_rng(i).integers(-3, 4, (2, *shape)).astype(np.float64)
+        for i, shape in enumerate(row_shapes)
+    ]
+    joined = np.concatenate([probe.reshape(2, -1) for probe in probes], axis=1)
+    if not np.allclose(images(probes).reshape(2, -1), joined @ matrix):
+        raise UnsupportedOpError(
+            f"{where} combines several encrypted tensors non-linearly; Veil's integer graph adds, subtracts "
+            "and concatenates encrypted tensors, and combines them with constants otherwise"
+        )
+    return matrix, out_shape
+
+
+def bias_row(node, bias, channel_axis: int, out_shape: tuple[int, ...]):
+    """A weighted op's bias (times Gemm's ``beta``) as one float per output position, or 0."""
+    if not np.any(bias):
+        return 0.0
+    bias = np.asarray(bias, dtype=np.float64) * float(node.attributes.get("beta", 1.0))
+    if node.op_type == "Conv":
+        return channel_broadcast(bias, channel_axis, out_shape).copy()
+    return np.broadcast_to(bias, (1, *out_shape)).copy()

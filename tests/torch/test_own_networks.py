@@ -1,0 +1,159 @@
+"""Users' own networks (issue 15): CNNs, 1-D convolutions, residual blocks, through PTQ and Brevitas QAT.
+
+Each network: the integer model equals its FHE simulation on the whole test set, the encrypted run equals
+the simulation on one row, and the quantized accuracy stays within 2 points of the float network.
+"""
+
+from __future__ import annotations
+
+import brevitas.nn as qnn
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from veil.torch import compile_brevitas_qat_model, compile_torch_model
+
+ROUNDING = {"n_bits": 6, "method": "exact"}
+
+
+def train(model: torch.nn.Module, X: np.ndarray, y: np.ndarray, epochs: int) -> torch.nn.Module:
+    """A few seconds of Adam on mini-batches of 32, on one thread (the machine is shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    xs, ys = torch.from_numpy(X), torch.from_numpy(y)
+    for _ in range(epochs):
+        order = torch.randperm(len(xs))
+        for start in range(0, len(xs), 32):
+            batch = order[start : start + 32]
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(xs[batch]), ys[batch]).backward()
+            optimizer.step()
+    torch.set_num_threads(threads)
+    return model.eval()
+
+
+def float_accuracy(model, X, y) -> float:
+    with torch.no_grad():
+        return float((model(torch.from_numpy(X)).argmax(1).numpy() == y).mean())
+
+
+def check_network(module, X_test, y_test, reference_accuracy: float) -> float:
+    clear = module.forward(X_test)
+    np.testing.assert_array_equal(module.forward(X_test, fhe="simulate"), clear)
+    accuracy = float((clear.argmax(1) == y_test).mean())
+    assert accuracy >= reference_accuracy - 0.02, (accuracy, reference_accuracy)
+    return accuracy
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    return train_test_split(X, y, test_size=0.25, random_state=0)
+
+
+def digits_cnn() -> torch.nn.Sequential:
+    """conv-relu-pool twice, then a linear layer: 8x8 -> 8x6x6 -> 8x3x3 -> 16x3x3 -> 16x2x2 -> 10."""
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3),
+        torch.nn.ReLU(),
+        torch.nn.AvgPool2d(2),
+        torch.nn.Conv2d(8, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AvgPool2d(2, stride=1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, 10),
+    )
+
+
+def digits_qat_cnn(bits: int) -> torch.nn.Sequential:
+    """The same CNN with Brevitas quantizers: the QAT network carries its own integer grid."""
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(bit_width=bits),
+        qnn.QuantConv2d(1, 8, 3, weight_bit_width=bits),
+        qnn.QuantReLU(bit_width=bits),
+        torch.nn.AvgPool2d(2),
+        qnn.QuantConv2d(8, 16, 3, padding=1, weight_bit_width=bits),
+        qnn.QuantReLU(bit_width=bits),
+        torch.nn.AvgPool2d(2, stride=1),
+        torch.nn.Flatten(),
+        qnn.QuantLinear(64, 10, bias=True, weight_bit_width=bits),
+    )
+
+
+@pytest.mark.heavy
+def test_digits_cnn_post_training_quantization(digits):
+    X_train, X_test, y_train, y_test = digits
+    model = train(digits_cnn(), X_train, y_train, epochs=20)
+    module = compile_torch_model(model, X_train[:200], n_bits=6, rounding_threshold_bits=ROUNDING)
+    check_network(module, X_test, y_test, float_accuracy(model, X_test, y_test))
+    np.testing.assert_array_equal(module.forward(X_test[:1], fhe="execute"), module.forward(X_test[:1]))
+
+
+@pytest.mark.heavy
+def test_digits_cnn_brevitas_qat(digits):
+    X_train, X_test, y_train, y_test = digits
+    model = train(digits_qat_cnn(bits=4), X_train, y_train, epochs=10)
+    module = compile_brevitas_qat_model(model, X_train[:200], rounding_threshold_bits=ROUNDING)
+    # The Brevitas network's own accuracy is the reference: the import must not lose any of it.
+    check_network(module, X_test, y_test, float_accuracy(model, X_test, y_test))
+    np.testing.assert_array_equal(module.forward(X_test[:1], fhe="execute"), module.forward(X_test[:1]))
+
+
+def noisy_sines(n_rows: int, length: int = 32):
+    """Two classes of noisy sine waves (2 or 5 periods, random phase), shape (n_rows, 1, length)."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, n_rows)
+    time = np.linspace(0, 1, length)
+    phase = rng.uniform(0, 2 * np.pi, (n_rows, 1))
+    waves = np.sin(2 * np.pi * (2 + 3 * labels)[:, None] * time + phase) + 0.3 * rng.normal(
+        size=(n_rows, length)
+    )
+    return waves.astype(np.float32)[:, None, :], labels
+
+
+@pytest.mark.heavy
+def test_one_dimensional_convolution():
+    X, y = noisy_sines(400)
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(1, 4, 5, stride=2),
+        torch.nn.ReLU(),
+        torch.nn.AvgPool1d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 7, 2),
+    )
+    train(model, X[:300], y[:300], epochs=20)
+    module = compile_torch_model(model, X[:300], n_bits=6, rounding_threshold_bits=ROUNDING)
+    check_network(module, X[300:], y[300:], float_accuracy(model, X[300:], y[300:]))
+    np.testing.assert_array_equal(module.forward(X[300:301], fhe="execute"), module.forward(X[300:301]))
+
+
+class ResidualBlock(torch.nn.Module):
+    """``relu(x + linear(relu(linear(x))))``: the add joins two different encrypted tensors."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.inner = torch.nn.Sequential(
+            torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, width)
+        )
+
+    def forward(self, x):
+        return torch.relu(x + self.inner(x))
+
+
+@pytest.mark.heavy
+def test_mlp_with_two_residual_blocks():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(30, 8), torch.nn.ReLU(), ResidualBlock(8), ResidualBlock(8), torch.nn.Linear(8, 2)
+    )
+    train(model, X[:400], y[:400], epochs=30)
+    module = compile_torch_model(model, X[:400], n_bits=6, rounding_threshold_bits=ROUNDING)
+    check_network(module, X[400:], y[400:], float_accuracy(model, X[400:], y[400:]))
+    np.testing.assert_array_equal(module.forward(X[400:401], fhe="execute"), module.forward(X[400:401]))
