@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from veil.errors import InputValidationError
 from veil.quantization import QuantizedModule
 from veil.torch import build_quantized_module, torch_to_onnx
 
@@ -107,3 +108,32 @@ def test_clear_equals_simulate(name):
     module, _, X = build(name, n_bits=3, rounding=4)
     module.compile(X)
     np.testing.assert_array_equal(module.forward(X, fhe="simulate"), module.forward(X))
+
+
+class TwoInputs(torch.nn.Module):
+    """Each input through its own layer, joined by an add."""
+
+    def __init__(self):
+        super().__init__()
+        self.left, self.right, self.head = torch.nn.Linear(5, 4), torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)
+
+    def forward(self, left, right):
+        return self.head(torch.relu(self.left(left) + self.right(right)))
+
+
+def test_several_graph_inputs_are_encoded_apart_and_joined():
+    torch.manual_seed(0)
+    model = TwoInputs().eval()
+    left, right = VECTORS, RNG.normal(size=(40, 3)).astype(np.float32)
+    module = build_quantized_module(torch_to_onnx(model, (left[:1], right[:1])), (left, right), n_bits=8)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(left), torch.from_numpy(right)).numpy()
+    assert np.abs(module.forward(left, right) - expected).max() < 0.05 * np.ptp(expected)
+    assert len(module.input_quantizers) == 2
+    with pytest.raises(InputValidationError, match="the model takes 2 input array"):
+        module.forward(left)
+    with pytest.raises(InputValidationError, match=r"x\[1\] must have shape \(n_rows, 3\)"):
+        module.forward(left, left)
+    small = build_quantized_module(torch_to_onnx(model, (left[:1], right[:1])), (left, right), n_bits=3)
+    small.compile((left, right))
+    np.testing.assert_array_equal(small.forward(left, right, fhe="simulate"), small.forward(left, right))

@@ -16,14 +16,15 @@ from sklearn.preprocessing import StandardScaler
 
 from veil.torch import compile_brevitas_qat_model, compile_torch_model
 
-ROUNDING = {"n_bits": 6, "method": "exact"}
+ROUNDING = {"n_bits": 7, "method": "exact"}
 
 
-def train(model: torch.nn.Module, X: np.ndarray, y: np.ndarray, epochs: int) -> torch.nn.Module:
-    """A few seconds of Adam on mini-batches of 32, on one thread (the machine is shared)."""
+def train(factory, X: np.ndarray, y: np.ndarray, epochs: int) -> torch.nn.Module:
+    """Build ``factory()`` from seed 0, then a few seconds of Adam on mini-batches of 32, on one thread."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    model = factory()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     xs, ys = torch.from_numpy(X), torch.from_numpy(y)
     for _ in range(epochs):
@@ -89,7 +90,7 @@ def digits_qat_cnn(bits: int) -> torch.nn.Sequential:
 @pytest.mark.heavy
 def test_digits_cnn_post_training_quantization(digits):
     X_train, X_test, y_train, y_test = digits
-    model = train(digits_cnn(), X_train, y_train, epochs=20)
+    model = train(digits_cnn, X_train, y_train, epochs=20)
     module = compile_torch_model(model, X_train[:200], n_bits=6, rounding_threshold_bits=ROUNDING)
     check_network(module, X_test, y_test, float_accuracy(model, X_test, y_test))
     np.testing.assert_array_equal(module.forward(X_test[:1], fhe="execute"), module.forward(X_test[:1]))
@@ -98,7 +99,7 @@ def test_digits_cnn_post_training_quantization(digits):
 @pytest.mark.heavy
 def test_digits_cnn_brevitas_qat(digits):
     X_train, X_test, y_train, y_test = digits
-    model = train(digits_qat_cnn(bits=4), X_train, y_train, epochs=10)
+    model = train(lambda: digits_qat_cnn(bits=4), X_train, y_train, epochs=10)
     module = compile_brevitas_qat_model(model, X_train[:200], rounding_threshold_bits=ROUNDING)
     # The Brevitas network's own accuracy is the reference: the import must not lose any of it.
     check_network(module, X_test, y_test, float_accuracy(model, X_test, y_test))
@@ -120,14 +121,18 @@ def noisy_sines(n_rows: int, length: int = 32):
 @pytest.mark.heavy
 def test_one_dimensional_convolution():
     X, y = noisy_sines(400)
-    model = torch.nn.Sequential(
-        torch.nn.Conv1d(1, 4, 5, stride=2),
-        torch.nn.ReLU(),
-        torch.nn.AvgPool1d(2),
-        torch.nn.Flatten(),
-        torch.nn.Linear(4 * 7, 2),
+    model = train(
+        lambda: torch.nn.Sequential(
+            torch.nn.Conv1d(1, 4, 5, stride=2),
+            torch.nn.ReLU(),
+            torch.nn.AvgPool1d(2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(4 * 7, 2),
+        ),
+        X[:300],
+        y[:300],
+        epochs=20,
     )
-    train(model, X[:300], y[:300], epochs=20)
     module = compile_torch_model(model, X[:300], n_bits=6, rounding_threshold_bits=ROUNDING)
     check_network(module, X[300:], y[300:], float_accuracy(model, X[300:], y[300:]))
     np.testing.assert_array_equal(module.forward(X[300:301], fhe="execute"), module.forward(X[300:301]))
@@ -150,10 +155,50 @@ class ResidualBlock(torch.nn.Module):
 def test_mlp_with_two_residual_blocks():
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X).astype(np.float32)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(30, 8), torch.nn.ReLU(), ResidualBlock(8), ResidualBlock(8), torch.nn.Linear(8, 2)
+    model = train(
+        lambda: torch.nn.Sequential(
+            torch.nn.Linear(30, 8), torch.nn.ReLU(), ResidualBlock(8), ResidualBlock(8), torch.nn.Linear(8, 2)
+        ),
+        X[:400],
+        y[:400],
+        epochs=30,
     )
-    train(model, X[:400], y[:400], epochs=30)
     module = compile_torch_model(model, X[:400], n_bits=6, rounding_threshold_bits=ROUNDING)
     check_network(module, X[400:], y[400:], float_accuracy(model, X[400:], y[400:]))
     np.testing.assert_array_equal(module.forward(X[400:401], fhe="execute"), module.forward(X[400:401]))
+
+
+class TwoInputs(torch.nn.Module):
+    """Two feature groups, each through its own layer, joined by an add."""
+
+    def __init__(self):
+        super().__init__()
+        self.left, self.right = torch.nn.Linear(15, 8), torch.nn.Linear(15, 8)
+        self.head = torch.nn.Linear(8, 2)
+
+    def forward(self, left, right):
+        return self.head(torch.relu(self.left(left) + self.right(right)))
+
+
+@pytest.mark.heavy
+def test_two_input_network():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    left, right = X[:, :15], X[:, 15:]
+
+    class Joined(TwoInputs):  # trains on the joined features through the same two layers
+        def forward(self, x):
+            return super().forward(x[:, :15], x[:, 15:])
+
+    joined = train(Joined, X[:400], y[:400], epochs=30)
+    model = TwoInputs()
+    model.load_state_dict(joined.state_dict())
+    model.eval()
+    module = compile_torch_model(model, (left[:400], right[:400]), n_bits=6, rounding_threshold_bits=ROUNDING)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(left[400:]), torch.from_numpy(right[400:])).numpy()
+    reference = float((expected.argmax(1) == y[400:]).mean())
+    clear = module.forward(left[400:], right[400:])
+    np.testing.assert_array_equal(module.forward(left[400:], right[400:], fhe="simulate"), clear)
+    assert float((clear.argmax(1) == y[400:]).mean()) >= reference - 0.02
+    np.testing.assert_array_equal(module.forward(left[400:401], right[400:401], fhe="execute"), clear[:1])

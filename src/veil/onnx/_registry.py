@@ -32,6 +32,15 @@ INDEXING = "indexing"
 ACROSS_POSITIONS = "across positions"
 CONSTANT = "constant"
 OP_KINDS = (ELEMENTWISE, LINEAR, SHAPE, INDEXING, ACROSS_POSITIONS, CONSTANT)
+#: What each kind becomes in the encrypted circuit (the docs' supported-ops table).
+KIND_IN_FHE = {
+    LINEAR: "one integer matrix on the encrypted row: no table lookup",
+    ELEMENTWISE: "folded, with the ops around it, into one table lookup per element",
+    SHAPE: "folded into the next matrix or lookup: no cost",
+    INDEXING: "folded into the next linear op's matrix: no cost",
+    ACROSS_POSITIONS: "MaxPool: k-1 lookups per window of k; others: after the last linear layer only",
+    CONSTANT: "computed once, at conversion",
+}
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,15 @@ ONNX_OPS: dict[str, Callable[..., np.ndarray]] = {name: op.function for name, op
 def supported_ops() -> list[str]:
     """Names of the ONNX operators Veil evaluates, sorted."""
     return sorted(OPS)
+
+
+def supported_ops_table() -> str:
+    """The supported ops as a markdown table, one row per kind (docs/own-networks.md embeds it)."""
+    rows = ["| kind | in the encrypted circuit | ops |", "|---|---|---|"]
+    for kind in OP_KINDS:
+        names = ", ".join(f"`{name}`" for name in sorted(ops_of_kind(kind)))
+        rows.append(f"| {kind} | {KIND_IN_FHE[kind]} | {names} |")
+    return "\n".join(rows)
 
 
 def ops_of_kind(*kinds: str) -> frozenset[str]:

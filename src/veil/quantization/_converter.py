@@ -25,11 +25,11 @@ from ..onnx._numpy_module import evaluate_node
 from ._bits import RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
 from ._graph_builder import GraphBuilder
 from ._idle_neurons import drop_idle_neurons
+from ._inputs import JOINED_INPUT, InputEncoder, ModelInput, calibration_array, client_encoder, register_input
 from ._integer_graph import IntegerGraph
 from ._layers import (
     bias_row,
     channel_broadcast,
-    codes_info,
     dense_map,
     imported_codes_per_channel,
     integer_columns,
@@ -39,13 +39,11 @@ from ._layers import (
     uniform_or_array,
     weight_layout,
 )
-from ._module import InputEncoder, OutputDecoder, QuantizedModule
+from ._module import OutputDecoder, QuantizedModule
 from ._pooling import add_max_pool, window_selections
 from ._qdq import dequantized_weight_codes, qdq_length, quantizer_of_qdq, transpose_codes
 from ._quantizers import UniformQuantizer
-from ._steps import LINEAR_OPS, LINEAR_SUFFIX_OPS, CombineStep, FloatStep, apply_steps
-
-MODEL_INPUT = None  # ``Pending.source`` of values computed from the float model input, on the client
+from ._steps import LINEAR_OPS, LINEAR_SUFFIX_OPS, CombineStep, FloatStep
 
 
 @dataclass
@@ -56,7 +54,7 @@ class Constant:
 
 @dataclass
 class Pending:
-    source: str | None
+    source: str | ModelInput
     steps: list[FloatStep] = field(default_factory=list)
 
 
@@ -119,29 +117,28 @@ class ONNXConverter:
             The integer model, not compiled yet.
         """
         model = self.numpy_model
-        if len(model.input_names) != 1 or len(model.output_names) != 1:
+        if len(model.output_names) != 1:
             raise UnsupportedOpError(
-                f"Veil quantizes graphs with one input and one output, got inputs {model.input_names} "
-                f"and outputs {model.output_names}"
+                f"Veil quantizes graphs with one output, got outputs {model.output_names}"
             )
-        if len(calibration_data) != 1:
-            raise InputValidationError(f"expected one calibration array, got {len(calibration_data)}")
-        data = np.asarray(calibration_data[0], dtype=np.float64)
-        if data.ndim < 2 or data.shape[0] == 0:
-            raise InputValidationError(f"calibration data must have shape (n_rows, ...), got {data.shape}")
-        if not np.all(np.isfinite(data)):
-            raise InputValidationError("calibration data contains NaN or infinite values")
+        if len(calibration_data) != len(model.input_names):
+            raise InputValidationError(
+                f"expected {len(model.input_names)} calibration array(s), one per graph input "
+                f"{model.input_names}, got {len(calibration_data)}"
+            )
+        arrays = [calibration_array(data) for data in calibration_data]
 
         self._builder = GraphBuilder(self.rounding, self.n_bits_op_inputs)
         self._tensors = self._builder.tensors
         self._float_values: dict[str, np.ndarray] = {}  # calibration values of integer tensors
         self._materialized: dict[tuple, str] = {}
-        self._input_encoder: InputEncoder | None = None
-        self._row_shape = tuple(data.shape[1:])
-        (input_name,) = model.input_names
-        state: dict[str, Constant | Pending] = {input_name: Pending(MODEL_INPUT)}
+        self._encoders: dict[int, InputEncoder] = {}
+        self._row_shapes = [tuple(data.shape[1:]) for data in arrays]
+        state: dict[str, Constant | Pending] = {
+            name: Pending(ModelInput(i)) for i, name in enumerate(model.input_names)
+        }
         state.update({name: Constant(value) for name, value in model.initializers.items()})
-        calibration: dict[str, np.ndarray] = {input_name: data}
+        calibration: dict[str, np.ndarray] = dict(zip(model.input_names, arrays, strict=True))
         calibration.update(model.initializers)
         self._calibration = calibration
 
@@ -154,15 +151,16 @@ class ONNXConverter:
 
         (output_name,) = model.output_names
         output = state[output_name]
-        if not isinstance(output, Pending) or output.source is MODEL_INPUT:
+        if not isinstance(output, Pending) or isinstance(output.source, ModelInput):
             raise UnsupportedOpError(
                 "the model's output does not depend on any linear layer of its input; there is nothing "
                 "to compute under encryption"
             )
         output = self._maybe_requantize_output(output, calibration[output_name])
+        input_encoder = client_encoder(self._builder, self._encoders, model.input_names)
         graph = drop_idle_neurons(
             IntegerGraph(
-                input=self._input_encoder.name,
+                input=input_encoder.name,
                 output=output.source,
                 nodes=self._builder.nodes,
                 tensors=self._tensors,
@@ -171,7 +169,7 @@ class ONNXConverter:
         decoder = OutputDecoder(self._tensors[output.source], tuple(output.steps))
         return QuantizedModule(
             graph=graph,
-            input_encoder=self._input_encoder,
+            input_encoder=input_encoder,
             output_decoder=decoder,
             n_bits=dict(self.n_bits),
             rounding=self.rounding,
@@ -227,10 +225,10 @@ class ONNXConverter:
             raise UnsupportedOpError(
                 f"{where} mixes encrypted tensors and constants; add the constants apart"
             )
-        if any(operand.source is MODEL_INPUT for operand in operands):
+        if any(isinstance(operand.source, ModelInput) for operand in operands):
             raise UnsupportedOpError(f"{where} combines the model input itself with a computed tensor")
         if node.op_type == "Mul" and len(operands) == 2:
-            a, b = (self._integer_input(o, self._float_value(o), where) for o in operands)
+            a, b = (self._integer_input(operand, where) for operand in operands)
             name = self._builder.add_product(a, b, f"{node.outputs[0]}:product")
             self._float_values[name] = self._calibration[node.outputs[0]]
             return Pending(name)
@@ -303,20 +301,17 @@ class ONNXConverter:
         """The integer tensor a linear op reads, and the shape ops between it and the op (part of the map)."""
         steps = list(pending.steps)
         suffix = []
-        if pending.source is not MODEL_INPUT:
+        if not isinstance(pending.source, ModelInput):
             while steps and isinstance(steps[-1], FloatStep) and steps[-1].op_type in LINEAR_SUFFIX_OPS:
                 suffix.insert(0, steps.pop())
-        prefix = Pending(pending.source, steps)
-        if not steps and pending.source is not MODEL_INPUT and self._builder.is_codes(pending.source):
-            return pending.source, suffix
-        return self._integer_input(prefix, self._float_value(prefix), where), suffix
+        return self._integer_input(Pending(pending.source, steps), where), suffix
 
     def _float_value(self, pending: Pending) -> np.ndarray:
         """The calibration value of ``pending``: its last step's ONNX output, or its source's."""
         if pending.steps:
             return self._calibration[pending.steps[-1].node.outputs[0]]
-        if pending.source is MODEL_INPUT:
-            return self._calibration[self.numpy_model.input_names[0]]
+        if isinstance(pending.source, ModelInput):
+            return self._calibration[self.numpy_model.input_names[pending.source.index]]
         return self._float_values[pending.source]
 
     def _weight_codes(self, weight: Constant, axis: int) -> tuple[np.ndarray, np.ndarray]:
@@ -326,13 +321,13 @@ class ONNXConverter:
         return imported_codes_per_channel(*weight.codes, axis=axis)
 
     # ----------------------------------------------------------------------------------------------
-    def _integer_input(self, pending: Pending, float_value: np.ndarray, where: str) -> str:
+    def _integer_input(self, pending: Pending, where: str) -> str:
         """Name of an integer tensor holding ``pending``, quantizing it (a table lookup) if needed."""
-        if not pending.steps and pending.source is not MODEL_INPUT and self._builder.is_codes(pending.source):
+        is_model_input = isinstance(pending.source, ModelInput)
+        if not pending.steps and not is_model_input and self._builder.is_codes(pending.source):
             return pending.source
-        is_model_input = pending.source is MODEL_INPUT
         n_bits = self.n_bits_model_inputs if is_model_input else self.n_bits_op_inputs
-        quantizer = UniformQuantizer.calibrate(float_value, n_bits, is_signed=False)
+        quantizer = UniformQuantizer.calibrate(self._float_value(pending), n_bits, is_signed=False)
         return self._materialize(pending, quantizer, where)
 
     def _materialize(self, pending: Pending, quantizer: UniformQuantizer, where: str) -> str:
@@ -346,19 +341,21 @@ class ONNXConverter:
         return name
 
     def _materialize_new(self, pending: Pending, quantizer: UniformQuantizer, where: str) -> str:
-        if pending.source is MODEL_INPUT:
-            if self._input_encoder is not None:
-                raise UnsupportedOpError(
-                    "the model input is quantized at two places; Veil supports graphs whose input feeds one "
-                    "quantizer"
-                )
-            self._input_encoder = InputEncoder(
-                name="input:codes", row_shape=self._row_shape, steps=tuple(pending.steps), quantizer=quantizer
-            )
-            probe = apply_steps(pending.steps, np.zeros((1, *self._row_shape)))
-            self._tensors["input:codes"] = codes_info(quantizer, probe.shape[1:])
-            return "input:codes"
+        if isinstance(pending.source, ModelInput):
+            return self._encode_input(pending, quantizer)
         return self._builder.add_lookup(pending.source, pending.steps, quantizer, where)
+
+    def _encode_input(self, pending: Pending, quantizer: UniformQuantizer) -> str:
+        """Graph input ``i``'s codes, computed by the client."""
+        index = pending.source.index
+        if index in self._encoders:
+            raise UnsupportedOpError(
+                f"the model input {self.numpy_model.input_names[index]!r} is quantized at two places; Veil "
+                "supports graphs whose inputs each feed one quantizer"
+            )
+        encoder = register_input(self._builder, index, self._row_shapes, pending.steps, quantizer)
+        self._encoders[index] = encoder
+        return encoder.name
 
     def _maybe_requantize_output(self, output: Pending, float_value: np.ndarray) -> Pending:
         """Outputs stay raw accumulators (exact, no lookup) unless they are the circuit's widest value.
@@ -371,7 +368,7 @@ class ONNXConverter:
             return output
         if output.steps:
             return output  # the float steps after the accumulator are applied on the client
-        if info.bit_width <= self._builder.widest_before(output.source, self._input_encoder.name):
+        if info.bit_width <= self._builder.widest_before(output.source, JOINED_INPUT):
             return output
         # Requantize the accumulator (with its bias) to model_outputs bits.
         quantizer = UniformQuantizer.calibrate(float_value, self.n_bits_model_outputs, is_signed=True)
