@@ -143,7 +143,8 @@ def test_converter_wants_one_calibration_array():
     converter = PostTrainingAffineQuantization(
         3, NumpyModule(torch_to_onnx(model, np.zeros((1, 3), np.float32)))
     )
-    with pytest.raises(InputValidationError, match="expected one calibration array, got 2"):
+    message = r"expected 1 calibration array\(s\), one per graph input \['input_0'\], got 2"
+    with pytest.raises(InputValidationError, match=message):
         converter.quantize_module(np.zeros((2, 3)), np.zeros((2, 3)))
     assert isinstance(converter.numpy_model.onnx_model, onnx.ModelProto)
 

@@ -14,7 +14,7 @@ from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from veil.torch import compile_brevitas_qat_model, compile_torch_model
+from veil.torch import build_quantized_module, compile_brevitas_qat_model, compile_torch_model, torch_to_onnx
 
 ROUNDING = {"n_bits": 7, "method": "exact"}
 
@@ -202,3 +202,53 @@ def test_two_input_network():
     np.testing.assert_array_equal(module.forward(left[400:], right[400:], fhe="simulate"), clear)
     assert float((clear.argmax(1) == y[400:]).mean()) >= reference - 0.02
     np.testing.assert_array_equal(module.forward(left[400:401], right[400:401], fhe="execute"), clear[:1])
+
+
+def test_brevitas_conv_and_trunc_avg_pool_import_exactly():
+    torch.manual_seed(0)
+    X = np.random.default_rng(0).uniform(0, 1, (50, 1, 8, 8)).astype(np.float32)
+    model = torch.nn.Sequential(
+        qnn.QuantIdentity(bit_width=4),
+        qnn.QuantConv2d(1, 4, 3, weight_bit_width=4),
+        qnn.QuantReLU(bit_width=4, return_quant_tensor=True),
+        qnn.TruncAvgPool2d(2, stride=2, bit_width=4),
+        torch.nn.Flatten(),
+        qnn.QuantLinear(36, 3, bias=True, weight_bit_width=4),
+    ).eval()
+    module = build_quantized_module(torch_to_onnx(model, X[:1]), X, n_bits=8, import_qat=True)
+    with torch.no_grad():
+        np.testing.assert_allclose(module.forward(X), model(torch.from_numpy(X)).numpy(), atol=1e-6)
+
+
+class SharedQuantResidual(torch.nn.Module):
+    """A residual add whose two branches go through one QuantIdentity: same scale, joined without lookups."""
+
+    def __init__(self):
+        super().__init__()
+        self.input_quant = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc1 = qnn.QuantLinear(6, 6, bias=True, weight_bit_width=4)
+        self.act = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+        self.fc2 = qnn.QuantLinear(6, 6, bias=True, weight_bit_width=4)
+        self.shared = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.out = qnn.QuantLinear(6, 2, bias=True, weight_bit_width=4)
+
+    def forward(self, x):
+        hidden = self.act(self.fc1(self.input_quant(x)))
+        return self.out(torch.relu(self.shared(hidden) + self.shared(self.fc2(hidden))))
+
+
+def test_brevitas_residual_with_one_quant_identity_on_both_branches():
+    X = np.random.default_rng(0).normal(size=(50, 6)).astype(np.float32)
+    torch.manual_seed(0)
+    model = SharedQuantResidual().eval()
+    module = build_quantized_module(torch_to_onnx(model, X[:1]), X, n_bits=8, import_qat=True)
+    kinds = [type(node).__name__ for node in module.graph.nodes]
+    # act, the shared quantizer on each branch, and the calibrated 8-bit input of `out`: no lookup to join.
+    assert kinds.count("LookupNode") == 4
+    with torch.no_grad():
+        expected = model(torch.from_numpy(X)).numpy()
+    assert np.abs(module.forward(X) - expected).max() < 0.01 * np.ptp(expected)
+    # 4 bits where the network has no quantizer keeps the circuit small enough to compile in seconds.
+    small = build_quantized_module(torch_to_onnx(model, X[:1]), X, n_bits=4, import_qat=True)
+    small.compile(X)
+    np.testing.assert_array_equal(small.forward(X, fhe="simulate"), small.forward(X))

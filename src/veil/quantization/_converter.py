@@ -35,6 +35,7 @@ from ._layers import (
     integer_columns,
     joint_dense_map,
     linear_function,
+    pooled_scale_and_bias,
     quantize_per_channel,
     uniform_or_array,
     weight_layout,
@@ -258,15 +259,15 @@ class ONNXConverter:
             codes = transpose_codes(inputs[0].codes, node.attributes.get("perm"))
         return Constant(np.asarray(output_value), codes)
 
-    # ----------------------------------------------------------------------------------------------
-    def _linear(self, node, inputs) -> Pending:
+    def _linear(self, node, inputs, keep_accumulator: bool = True) -> Pending:
         """A linear op on an encrypted tensor: one integer matrix over its flattened rows (``_layers``)."""
         where = f"{node.op_type} node {node.name!r}"
         if node.attributes.get("transA", 0):
             raise UnsupportedOpError(f"Gemm node {node.name!r} with transA=1 is not supported")
-        x_name, suffix = self._linear_input(inputs[0], where)
-        x_info = self._tensors[x_name]
         layout = weight_layout(node.op_type, node.attributes)
+        # A pooling reads an accumulator as it is (no lookup) when each window shares one scale.
+        x_name, suffix = self._linear_input(inputs[0], where, keep_accumulator and layout is None)
+        x_info = self._tensors[x_name]
         codes, channel_scale, bias = None, 1.0, 0.0
         if layout is not None:
             slot, weight_axis, _ = layout
@@ -278,9 +279,13 @@ class ONNXConverter:
         matrix, out_shape = dense_map(function, x_info.row_shape, where)
         if codes is None:  # a pooling: integer columns, each times its 1/k
             weight, factors = integer_columns(matrix, where)
+            pooled = pooled_scale_and_bias(matrix, x_info, out_shape)
+            if pooled is None:
+                return self._linear(node, inputs, keep_accumulator=False)
+            scale, bias = pooled[0] * factors.reshape(1, *out_shape), pooled[1]
         else:
-            weight, factors = np.rint(matrix), np.ones(matrix.shape[1])
-        scale = np.float64(x_info.scale) * factors.reshape(1, *out_shape)
+            weight = np.rint(matrix)
+            scale = np.float64(x_info.scale) * np.ones((1, *out_shape))
         if layout is not None:
             scale = scale * channel_broadcast(channel_scale, layout[2], out_shape)
             scale = scale * float(node.attributes.get("alpha", 1.0))
@@ -297,13 +302,15 @@ class ONNXConverter:
         selections, out_shape = window_selections(node, self._tensors[x_name].row_shape, suffix, where)
         return Pending(add_max_pool(self._builder, x_name, selections, out_shape, node.outputs[0]))
 
-    def _linear_input(self, pending: Pending, where: str) -> tuple[str, list]:
+    def _linear_input(self, pending: Pending, where: str, keep_accumulator: bool = False) -> tuple[str, list]:
         """The integer tensor a linear op reads, and the shape ops between it and the op (part of the map)."""
         steps = list(pending.steps)
         suffix = []
         if not isinstance(pending.source, ModelInput):
             while steps and isinstance(steps[-1], FloatStep) and steps[-1].op_type in LINEAR_SUFFIX_OPS:
                 suffix.insert(0, steps.pop())
+            if keep_accumulator and not steps:
+                return pending.source, suffix
         return self._integer_input(Pending(pending.source, steps), where), suffix
 
     def _float_value(self, pending: Pending) -> np.ndarray:
@@ -320,7 +327,6 @@ class ONNXConverter:
             return quantize_per_channel(weight.value, axis, self.n_bits_op_weights, self.is_signed)
         return imported_codes_per_channel(*weight.codes, axis=axis)
 
-    # ----------------------------------------------------------------------------------------------
     def _integer_input(self, pending: Pending, where: str) -> str:
         """Name of an integer tensor holding ``pending``, quantizing it (a table lookup) if needed."""
         is_model_input = isinstance(pending.source, ModelInput)

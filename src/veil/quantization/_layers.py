@@ -169,3 +169,21 @@ def bias_row(node, bias, channel_axis: int, out_shape: tuple[int, ...]):
     if node.op_type == "Conv":
         return channel_broadcast(bias, channel_axis, out_shape).copy()
     return np.broadcast_to(bias, (1, *out_shape)).copy()
+
+
+def pooled_scale_and_bias(matrix: np.ndarray, info: TensorInfo, out_shape: tuple[int, ...]):
+    """Scale and bias of a pooling's output over tensor ``info``, or None when a window mixes two scales.
+
+    ``matrix`` is the float pooling map (entries ``1/k``): each output is ``sum_i m_i (q_i - z_i) s_i +
+    sum_i m_i b_i``, one integer sum times ``s`` when every ``s_i`` of its window is the same ``s``.
+    """
+    scale = np.broadcast_to(np.asarray(info.scale, dtype=np.float64), info.high.shape).reshape(-1)
+    bias = np.broadcast_to(np.asarray(info.bias, dtype=np.float64), info.high.shape).reshape(-1)
+    used = matrix != 0
+    lowest = np.where(used, scale[:, None], np.inf).min(axis=0)
+    highest = np.where(used, scale[:, None], -np.inf).max(axis=0)
+    lowest[~used.any(axis=0)] = highest[~used.any(axis=0)] = 1.0
+    if not np.allclose(lowest, highest, rtol=1e-9, atol=0):
+        return None
+    pooled_bias = bias @ matrix
+    return lowest.reshape(1, *out_shape), (pooled_bias.reshape(1, *out_shape) if np.any(pooled_bias) else 0.0)
