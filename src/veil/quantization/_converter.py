@@ -157,8 +157,8 @@ class ONNXConverter:
                 "the model's output does not depend on any linear layer of its input; there is nothing "
                 "to compute under encryption"
             )
-        output = self._maybe_requantize_output(output, calibration[output_name])
         input_encoder = client_encoder(self._builder, self._encoders, model.input_names)
+        output = self._maybe_requantize_output(output, calibration[output_name])
         graph = drop_idle_neurons(
             IntegerGraph(
                 input=input_encoder.name,
