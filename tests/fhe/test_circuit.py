@@ -1,5 +1,7 @@
 """veil.fhe: compile one integer function, run it, and report what it costs."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,50 @@ def test_statistics_price_rounded_lookups_at_their_kept_precision():
     assert statistics.table_lookups_by_bit_width == {4: 2}
     assert statistics.rounding_bootstrap_count == 6
     assert statistics.programmable_bootstrap_count == 8
+
+
+def _wide_function(q_x):
+    accumulator = fhe.hint_bit_width(q_x @ np.array([[100], [7]]), 11)
+    return fhe.table_lookup(accumulator, lambda stored: stored >> 8, bit_width=11)
+
+
+@pytest.fixture(scope="module")
+def wide_circuit():
+    inputset = [np.array([[a, b]]) for a in range(16) for b in range(16)]
+    return fhe.compile_integer_function(_wide_function, inputset)
+
+
+def test_statistics_of_a_wide_lookup_circuit_report_what_is_known(wide_circuit):
+    statistics = wide_circuit.statistics
+    assert statistics.table_lookups_by_bit_width == {11: 1}
+    assert statistics.max_bit_width == 11
+    assert statistics.programmable_bootstrap_count >= 1
+    # Packing key-switching keys: Veil does not size them, so the key sizes are unknown, not wrong.
+    assert statistics.evaluation_key_bytes is None and statistics.server_key_bytes is None
+    assert statistics.unknown == ["evaluation_key_bytes", "server_key_bytes"]
+    assert statistics.to_dict()["evaluation_key_bytes"] is None
+
+
+def test_a_circuit_a_server_could_not_load_is_refused_with_the_reason(wide_circuit, circuit):
+    assert circuit.deployment_refusal is None
+    with pytest.raises(ValueError, match="cannot be deployed: .*reads 11 bits.*rounding_threshold_bits"):
+        wide_circuit.server_description()
+
+
+@pytest.mark.parametrize("name", ["p_error", "global_p_error"])
+@pytest.mark.parametrize("value", [float("nan"), 0.0, -1, 1.0, 2.0, "0.1", True])
+def test_error_probabilities_must_be_in_the_open_unit_interval(name, value):
+    inputset = [np.array([[1, 2]])]
+    arguments = {"p_error": None, "global_p_error": None, name: value}
+    with pytest.raises(
+        ValueError, match=rf"^{name} must be None or a probability in the open interval \(0, 1\)"
+    ):
+        fhe.compile_integer_function(_function, inputset, **arguments)
+
+
+def test_huge_keys_are_announced_with_their_size(circuit):
+    from veil.fhe._circuit import _warn_if_keys_are_large
+
+    statistics = dataclasses.replace(circuit.statistics, server_key_bytes=1_100_000_000)
+    with pytest.warns(UserWarning, match=r"evaluation keys take 1\.10 GB"):
+        _warn_if_keys_are_large(statistics)

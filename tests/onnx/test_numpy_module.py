@@ -99,3 +99,17 @@ def test_multiple_outputs_return_a_tuple_and_attributes_are_decoded():
     relu, gelu = module(np.array([[-1.0, 0.0, 2.0]], dtype=np.float32))
     np.testing.assert_array_equal(relu, [[0.0, 0.0, 2.0]])
     assert gelu.shape == (1, 3)
+
+
+def test_every_registered_op_has_a_kind_and_the_integer_graph_classes_derive_from_it():
+    from veil.onnx import OPS, ops_of_kind
+    from veil.onnx._registry import OP_KINDS
+    from veil.quantization import _steps
+
+    assert {op.kind for op in OPS.values()} <= set(OP_KINDS)
+    assert _steps.LINEAR_OPS == ops_of_kind("linear") >= {"Gemm", "MatMul"}
+    assert _steps.ELEMENTWISE_OPS == ops_of_kind("elementwise") >= {"Relu", "Add", "QuantizeLinear"}
+    assert _steps.SHAPE_OPS == ops_of_kind("shape") >= {"Flatten", "Reshape", "Transpose"}
+    assert "Softmax" not in _steps.ELEMENTWISE_OPS | _steps.SHAPE_OPS
+    with pytest.raises(ValueError, match="kinds must be among"):
+        ops_of_kind("elementwyse")

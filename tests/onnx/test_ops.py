@@ -197,6 +197,76 @@ CASES: dict[str, list[Case]] = {
         Case("per-axis-int8", [uniform(3, 4), SCALE_PER_ROW, ints(-2, 0, 5, dtype=np.int8)], {"axis": 0}),
         Case("per-axis-uint8", [uniform(4, 3), SCALE_PER_ROW, ints(100, 128, 0, dtype=np.uint8)]),
     ],
+    "Conv": [
+        Case(
+            "2d",
+            [
+                uniform(2, 3, 6, 5, low=-1.0, high=1.0),
+                uniform(4, 3, 3, 2, low=-1.0, high=1.0),
+                uniform(4, low=-1.0, high=1.0),
+            ],
+        ),
+        Case(
+            "2d-stride-pad-dilation",
+            [uniform(2, 3, 7, 6, low=-1.0, high=1.0), uniform(4, 3, 2, 3, low=-1.0, high=1.0)],
+            {"strides": [2, 1], "pads": [1, 0, 2, 1], "dilations": [1, 2]},
+        ),
+        Case(
+            "2d-groups",
+            [
+                uniform(1, 4, 5, 5, low=-1.0, high=1.0),
+                uniform(6, 2, 3, 3, low=-1.0, high=1.0),
+                uniform(6, low=-1.0, high=1.0),
+            ],
+            {"group": 2},
+        ),
+        Case(
+            "depthwise",
+            [uniform(2, 3, 5, 5, low=-1.0, high=1.0), uniform(3, 1, 3, 3, low=-1.0, high=1.0)],
+            {"group": 3, "pads": [1, 1, 1, 1]},
+        ),
+        Case(
+            "1d",
+            [
+                uniform(2, 3, 9, low=-1.0, high=1.0),
+                uniform(5, 3, 3, low=-1.0, high=1.0),
+                uniform(5, low=-1.0, high=1.0),
+            ],
+            {"strides": [2], "pads": [1, 1]},
+        ),
+        Case(
+            "valid",
+            [uniform(1, 2, 5, 5, low=-1.0, high=1.0), uniform(3, 2, 2, 2, low=-1.0, high=1.0)],
+            {"auto_pad": "VALID"},
+        ),
+    ],
+    "AveragePool": [
+        Case("2d", [uniform(2, 3, 6, 6)], {"kernel_shape": [2, 2], "strides": [2, 2]}),
+        Case("pad-excluded", [uniform(1, 2, 5, 5)], {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}),
+        Case(
+            "pad-included",
+            [uniform(1, 2, 5, 5)],
+            {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "count_include_pad": 1, "strides": [2, 2]},
+        ),
+        Case("1d", [uniform(2, 3, 8)], {"kernel_shape": [2], "strides": [2]}),
+    ],
+    "MaxPool": [
+        Case("2d", [uniform(2, 3, 6, 6)], {"kernel_shape": [2, 2], "strides": [2, 2]}),
+        Case(
+            "pad-dilation",
+            [uniform(1, 2, 6, 6)],
+            {"kernel_shape": [2, 2], "pads": [1, 1, 0, 0], "dilations": [2, 2]},
+        ),
+        Case("1d", [uniform(2, 3, 7)], {"kernel_shape": [3], "strides": [2]}),
+    ],
+    "GlobalAveragePool": [Case("2d", [uniform(2, 3, 4, 5)]), Case("1d", [uniform(2, 3, 4)])],
+    "Pad": [
+        Case("constant", [uniform(2, 3, 4), ints(0, 1, 2, 0, 0, 1), np.array(0.5, dtype=np.float32)]),
+        Case("crop-and-pad", [uniform(2, 3, 4), ints(0, -1, 2, 0, 1, -1)]),
+        Case("axes", [uniform(2, 3, 4), ints(1, 2), None, ints(-1)], opset=18),
+        Case("reflect", [uniform(2, 3, 4), ints(0, 0, 2, 0, 0, 1)], {"mode": "reflect"}),
+        Case("edge", [uniform(2, 3, 4), ints(0, 1, 1, 0, 1, 1)], {"mode": "edge"}),
+    ],
     "DequantizeLinear": [
         Case("uint8", [RNG.integers(0, 256, (3, 4)).astype(np.uint8), np.float32(0.02), np.uint8(128)]),
         Case("int8", [RNG.integers(-128, 128, (3, 4)).astype(np.int8), np.float32(0.02), np.int8(-3)]),

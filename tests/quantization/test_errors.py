@@ -1,5 +1,7 @@
 """Bad input gets a clear error that names the parameter, never a wrong answer."""
 
+import re
+
 import numpy as np
 import onnx
 import pytest
@@ -21,15 +23,16 @@ def module():
 
 
 def test_unsupported_op_is_named_with_the_supported_list():
-    node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv0")
+    node = helper.make_node("LpPool", ["x"], ["y"], name="pool0", kernel_shape=[2, 2])
     graph = helper.make_graph(
         [node],
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [helper.make_tensor("w", TensorProto.FLOAT, [1, 1, 2, 2], [1.0] * 4)],
     )
-    with pytest.raises(UnsupportedOpError, match=r"Conv.*Supported ops: .*Gemm.*Relu"):
+    with pytest.raises(
+        UnsupportedOpError, match=r"LpPool \(node 'pool0'\).*Supported ops: .*Conv.*Gemm.*Relu"
+    ):
         NumpyModule(helper.make_model(graph))
 
 
@@ -40,17 +43,17 @@ def test_softmax_between_layers_cannot_be_folded():
         build_quantized_module(torch_to_onnx(model, X[:1]), X, n_bits=3)
 
 
-def test_two_different_encrypted_tensors_are_refused():
+def test_two_encrypted_tensors_combined_non_linearly_are_refused():
     class TwoBranches(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.a, self.b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
 
         def forward(self, x):
-            return self.a(x) * self.b(x)
+            return self.a(x) / self.b(x)
 
     X = np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32)
-    with pytest.raises(UnsupportedOpError, match="combines two different encrypted tensors"):
+    with pytest.raises(UnsupportedOpError, match="'Div'.*combines several encrypted tensors non-linearly"):
         build_quantized_module(torch_to_onnx(TwoBranches(), X[:1]), X, n_bits=3)
 
 
@@ -140,7 +143,8 @@ def test_converter_wants_one_calibration_array():
     converter = PostTrainingAffineQuantization(
         3, NumpyModule(torch_to_onnx(model, np.zeros((1, 3), np.float32)))
     )
-    with pytest.raises(InputValidationError, match="expected one calibration array, got 2"):
+    message = r"expected 1 calibration array\(s\), one per graph input \['input_0'\], got 2"
+    with pytest.raises(InputValidationError, match=message):
         converter.quantize_module(np.zeros((2, 3)), np.zeros((2, 3)))
     assert isinstance(converter.numpy_model.onnx_model, onnx.ModelProto)
 
@@ -151,3 +155,21 @@ def test_encoded_inputs_are_checked(module):
         module.quantized_forward(q_x.astype(np.float64))
     with pytest.raises(InputValidationError, match="outside the input code"):
         module.quantized_forward(q_x - 100)
+
+
+@pytest.mark.parametrize(
+    ("n_bits", "name"), [(1, "n_bits"), ({"op_inputs": 3, "op_weights": 1}, "n_bits['op_weights']")]
+)
+def test_one_bit_signed_weights_are_refused_naming_n_bits(n_bits, name):
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    with pytest.raises(
+        QuantizationError, match=rf"^{re.escape(name)} must be at least 2 for signed weights.*got 1$"
+    ):
+        compile_torch_model(model, np.zeros((4, 3), np.float32), n_bits=n_bits)
+
+
+@pytest.mark.parametrize("p_error", [float("nan"), 0, 0.0, -1, 1, 2.0, "0.1", True])
+@pytest.mark.parametrize("name", ["p_error", "global_p_error"])
+def test_error_probabilities_outside_0_1_are_refused(module, name, p_error):
+    with pytest.raises(ValueError, match=rf"{name} must be None or a probability in the open interval"):
+        module.compile(np.zeros((4, 3)), **{name: p_error})

@@ -121,3 +121,12 @@ def test_rejects_non_finite_example_input(bad_value):
     x[0, 1] = bad_value
     with pytest.raises(ValueError, match="NaN or infinite"):
         torch_to_onnx(torch.nn.Linear(3, 2), x)
+
+
+def test_a_float_model_given_to_the_qat_compiler_has_no_quantizers(data):
+    from veil.errors import QuantizationError
+    from veil.torch import compile_brevitas_qat_model
+
+    model = torch.nn.Sequential(torch.nn.Linear(data.shape[1], 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    with pytest.raises(QuantizationError, match="no quantizers found in torch_model.*compile_torch_model"):
+        compile_brevitas_qat_model(model, data)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,11 +26,16 @@ DEFAULT_GLOBAL_P_ERROR = None
 # Seeded compression: evaluation keys travel 4x smaller (measured 227 MB -> 57 MB at 5 bits) and an
 # encrypted input ~800x smaller; the server expands them once, at no measured cost per run.
 COMPRESS_KEYS_AND_INPUTS = True
+# Above this, key generation takes minutes and the keys may not fit a client's memory: worth a warning.
+LARGE_KEY_BYTES = 10**9
 
 
 @dataclass(frozen=True)
 class CircuitStatistics:
-    """What a compiled circuit costs.
+    """What a compiled circuit costs. A figure concrete cannot report for this circuit is ``None`` (unknown).
+
+    Key sizes are unknown for circuits with packing key-switching keys (lookups too wide for one
+    programmable bootstrap, about 9 bits and more), whose key layout Veil does not size.
 
     Attributes
     ----------
@@ -54,14 +62,19 @@ class CircuitStatistics:
     table_lookups_by_bit_width: dict[int, int]
     rounding_bootstrap_count: int
     programmable_bootstrap_count: int
-    evaluation_key_bytes: int
-    server_key_bytes: int
-    complexity: float
-    p_error: float
-    global_p_error: float
+    evaluation_key_bytes: int | None
+    server_key_bytes: int | None
+    complexity: float | None
+    p_error: float | None
+    global_p_error: float | None
+
+    @property
+    def unknown(self) -> list[str]:
+        """Names of the figures concrete could not report for this circuit."""
+        return [name for name, value in self.to_dict().items() if value is None]
 
     def to_dict(self) -> dict:
-        """Plain-python form, ready for JSON."""
+        """Plain-python form, ready for JSON (unknown figures are ``None``)."""
         return {
             "max_bit_width": self.max_bit_width,
             "table_lookups_by_bit_width": {str(k): v for k, v in self.table_lookups_by_bit_width.items()},
@@ -98,8 +111,13 @@ class FheCircuit:
         """What a server needs to rebuild this circuit, and what its client needs to talk to it.
 
         ``mlir`` and the error probabilities recompile the circuit (:meth:`FheServer.from_mlir`);
-        ``client_specs`` holds the key and ciphertext parameters (:class:`FheClient`).
+        ``client_specs`` holds the key and ciphertext parameters (:class:`FheClient`). Raises a
+        ``ValueError`` naming the reason when a server could not load the circuit (see
+        :attr:`deployment_refusal`).
         """
+        refusal = self.deployment_refusal
+        if refusal is not None:
+            raise ValueError(f"this circuit cannot be deployed: {refusal}")
         return {
             "mlir": self.mlir,
             "p_error": self.p_error,
@@ -115,20 +133,35 @@ class FheCircuit:
 
     @property
     def statistics(self) -> CircuitStatistics:
-        """Bit-widths, lookup counts, key sizes and cost of this circuit."""
+        """Bit-widths, lookup counts, key sizes and cost of this circuit; never raises."""
         circuit = self._circuit
         lookups = _table_lookups_by_bit_width(circuit.graph)
-        bootstraps = int(circuit.programmable_bootstrap_count)
+        bootstraps = _reported(lambda: int(circuit.programmable_bootstrap_count))
+        keyset = json.loads(circuit.client.specs.serialize())["keyset"]
+        sized = not keyset.get("packingKeyswitchKeys")
         return CircuitStatistics(
             max_bit_width=int(circuit.graph.maximum_integer_bit_width(is_encrypted_filter=True)),
             table_lookups_by_bit_width=lookups,
-            rounding_bootstrap_count=bootstraps - sum(lookups.values()),
+            rounding_bootstrap_count=None if bootstraps is None else bootstraps - sum(lookups.values()),
             programmable_bootstrap_count=bootstraps,
-            evaluation_key_bytes=key_material_bytes(json.loads(circuit.client.specs.serialize())["keyset"]),
-            server_key_bytes=int(circuit.size_of_bootstrap_keys + circuit.size_of_keyswitch_keys),
-            complexity=float(circuit.complexity),
-            p_error=float(circuit.p_error),
-            global_p_error=float(circuit.global_p_error),
+            evaluation_key_bytes=key_material_bytes(keyset) if sized else None,
+            server_key_bytes=_reported(lambda: _server_key_bytes(circuit)) if sized else None,
+            complexity=_reported(lambda: float(circuit.complexity)),
+            p_error=_reported(lambda: float(circuit.p_error)),
+            global_p_error=_reported(lambda: float(circuit.global_p_error)),
+        )
+
+    @property
+    def deployment_refusal(self) -> str | None:
+        """Why a server could not run this circuit from its description, or None when it can."""
+        keyset = json.loads(self._circuit.client.specs.serialize())["keyset"]
+        if not keyset.get("packingKeyswitchKeys"):
+            return None
+        widest = max(_table_lookups_by_bit_width(self._circuit.graph), default=0)
+        return (
+            f"the circuit's widest table lookup reads {widest} bits, which concrete evaluates with packing "
+            "key-switching keys; Veil's server cannot check such keys before use, so it does not load them. "
+            "Compile with rounding_threshold_bits (e.g. 6) or fewer n_bits to keep lookups at 8 bits or less"
         )
 
     def keygen(self, force: bool = False) -> None:
@@ -190,6 +223,8 @@ def compile_integer_function(
         Build the encrypted-execution backend; without it the circuit can only be simulated (faster to
         compile, no keys).
     """
+    check_error_probability("p_error", p_error)
+    check_error_probability("global_p_error", global_p_error)
     inputset = [np.asarray(sample, dtype=np.int64) for sample in inputset]
     if not inputset:
         raise ValueError("the inputset must contain at least one sample, got an empty one")
@@ -212,8 +247,54 @@ def compile_integer_function(
         compress_input_ciphertexts=COMPRESS_KEYS_AND_INPUTS,
     )
     compiler = fhe.Compiler(traced, {"q_x": "encrypted"})
-    circuit = compiler.compile(inputset, configuration)
-    return FheCircuit(circuit, input_shape=shapes.pop(), p_error=p_error, global_p_error=global_p_error)
+    try:
+        circuit = compiler.compile(inputset, configuration)
+    except RuntimeError as error:
+        if "NoParametersFound" not in str(error):
+            raise
+        raise ValueError(
+            "concrete found no TFHE parameters for this circuit at p_error="
+            f"{p_error}, global_p_error={global_p_error}: its integers are too wide for its table lookups "
+            "(usually an accumulator far wider than the lookups). Lower n_bits (weights first) or raise "
+            "p_error"
+        ) from None
+    compiled = FheCircuit(circuit, input_shape=shapes.pop(), p_error=p_error, global_p_error=global_p_error)
+    if execution:
+        _warn_if_keys_are_large(compiled.statistics)
+    return compiled
+
+
+def check_error_probability(name: str, value) -> float | None:
+    """``value`` if None or a probability strictly between 0 and 1; else a ValueError naming ``name``."""
+    if value is None:
+        return None
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not is_number or math.isnan(value) or not 0 < value < 1:
+        raise ValueError(f"{name} must be None or a probability in the open interval (0, 1), got {value!r}")
+    return float(value)
+
+
+def _warn_if_keys_are_large(statistics: CircuitStatistics) -> None:
+    size = statistics.server_key_bytes
+    if size is not None and size > LARGE_KEY_BYTES:
+        warnings.warn(
+            f"the compiled circuit's evaluation keys take {size / 1e9:.2f} GB in the server's memory "
+            f"({statistics.max_bit_width}-bit values, p_error={statistics.p_error}): key generation will be "
+            "slow. Lower the bit-widths, round accumulators (rounding_threshold_bits) or raise p_error",
+            stacklevel=3,
+        )
+
+
+def _reported(read: Callable[[], float]):
+    """What concrete reports, or None when it cannot report it for this circuit."""
+    try:
+        return read()
+    except (RuntimeError, ValueError, AttributeError, KeyError):
+        return None
+
+
+def _server_key_bytes(circuit) -> int:
+    return int(circuit.size_of_bootstrap_keys + circuit.size_of_keyswitch_keys)
 
 
 def _table_lookups_by_bit_width(graph) -> dict[int, int]:

@@ -1,6 +1,6 @@
 """ONNX graph -> numpy evaluation through an explicit op registry."""
 
 from ._numpy_module import NumpyModule, OnnxNode
-from ._registry import ONNX_OPS, supported_ops
+from ._registry import ONNX_OPS, OPS, Op, ops_of_kind, supported_ops
 
-__all__ = ["ONNX_OPS", "NumpyModule", "OnnxNode", "supported_ops"]
+__all__ = ["ONNX_OPS", "OPS", "NumpyModule", "Op", "OnnxNode", "ops_of_kind", "supported_ops"]

@@ -1,9 +1,10 @@
 """Quantization: quantizers, the integer graph, and the converters from float ONNX graphs."""
 
 from ._bits import DEFAULT_MODEL_BITS, RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
+from ._bounds import bit_width_of_range, integer_range
 from ._converter import ONNXConverter, PostTrainingAffineQuantization, PostTrainingQATImporter
 from ._module import FHE_MODES, QuantizedModule, as_float_array, as_float_rows, check_fhe_mode
-from ._quantizers import UniformQuantizer, bit_width_of_range, integer_range
+from ._quantizers import UniformQuantizer
 
 __all__ = [
     "DEFAULT_MODEL_BITS",

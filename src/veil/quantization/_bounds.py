@@ -16,39 +16,60 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "accumulator_bounds",
     "accumulator_bit_width",
+    "accumulator_bounds",
+    "bit_width_of_range",
     "fitting_mask",
+    "integer_range",
     "max_fitting_inputs",
     "signed_bit_width",
 ]
 
 
+def integer_range(n_bits: int, is_signed: bool, is_narrow: bool = False) -> tuple[int, int]:
+    """Smallest and largest integer of an ``n_bits`` code (narrow range drops the most negative one)."""
+    if is_signed:
+        return -(2 ** (n_bits - 1)) + int(is_narrow), 2 ** (n_bits - 1) - 1
+    return 0, 2**n_bits - 1 - int(is_narrow)
+
+
+def bit_width_of_range(low, high, *, signed: bool | None = None) -> int:
+    """Bits an integer needs to hold every value of ``[min(low), max(high)]``.
+
+    The code is two's complement when ``signed`` (by default: when the range holds a negative value), so
+    ``b`` signed bits hold ``[-2**(b-1), 2**(b-1) - 1]`` and ``b`` unsigned bits ``[0, 2**b - 1]``.
+    """
+    low, high = int(np.min(low)), int(np.max(high))
+    if signed is None:
+        signed = low < 0
+    if not signed:
+        return max(1, high.bit_length())
+    negative_bits = (-low - 1).bit_length() if low < 0 else 0
+    return max(negative_bits, max(high, 0).bit_length()) + 1
+
+
 def signed_bit_width(low: int, high: int) -> int:
     """Smallest ``b >= 1`` such that ``[low, high]`` fits the signed range ``[-2**(b-1), 2**(b-1) - 1]``."""
-    bits = 1
-    while low < -(2 ** (bits - 1)) or high > 2 ** (bits - 1) - 1:
-        bits += 1
-    return bits
+    return bit_width_of_range(low, high, signed=True)
 
 
-def _signed_limits(n_accum_bits: int) -> tuple[int, int]:
-    return -(2 ** (n_accum_bits - 1)), 2 ** (n_accum_bits - 1) - 1
-
-
-def _contributions(int_weight: np.ndarray, input_low: int, input_high: int) -> tuple[np.ndarray, np.ndarray]:
+def _contributions(int_weight: np.ndarray, input_low, input_high) -> tuple[np.ndarray, np.ndarray]:
     """Per-weight lowest and highest contribution ``w * x`` over ``x`` in ``[input_low, input_high]``."""
-    at_low = int_weight * input_low
-    at_high = int_weight * input_high
+    at_low = int_weight * np.asarray(input_low, dtype=np.int64)
+    at_high = int_weight * np.asarray(input_high, dtype=np.int64)
     return np.minimum(at_low, at_high), np.maximum(at_low, at_high)
 
 
-def accumulator_bounds(
-    int_weight: np.ndarray, input_low: int, input_high: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Lowest and highest accumulator value of each output neuron (row of ``int_weight``), over all inputs."""
+def accumulator_bounds(int_weight: np.ndarray, input_low, input_high) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest accumulator value of each output neuron (row of ``int_weight``), over all inputs.
+
+    ``input_low`` and ``input_high`` are integers, or arrays of one bound per input (column of
+    ``int_weight``). A convolution is the same sum over its kernel: pass the kernel reshaped to
+    ``(out_channels, in_channels_per_group * kernel_size)``; zero padding stays inside the bounds
+    whenever ``input_low <= 0 <= input_high``.
+    """
     weights = np.asarray(np.rint(int_weight), dtype=np.int64)
-    lows, highs = _contributions(weights, int(input_low), int(input_high))
+    lows, highs = _contributions(weights, input_low, input_high)
     return lows.sum(axis=1), highs.sum(axis=1)
 
 
@@ -75,7 +96,7 @@ def fitting_mask(
     Returns a boolean array shaped like ``int_weight``; the kept weights satisfy the bound by construction.
     """
     weights = np.asarray(np.rint(int_weight), dtype=np.int64)
-    lowest, highest = _signed_limits(n_accum_bits)
+    lowest, highest = integer_range(n_accum_bits, is_signed=True)
     order = np.argsort(-np.asarray(priority, dtype=np.float64), axis=1, kind="stable")
     contribution_low, contribution_high = _contributions(weights, int(input_low), int(input_high))
     # One row per visiting position, contiguous, so that the loop below only touches views.
@@ -105,5 +126,5 @@ def max_fitting_inputs(max_weight: int, input_low: int, input_high: int, n_accum
         raise ValueError("max_active_neurons is unbounded when the weights or the inputs are all zero")
     # k same-sign weights at the largest magnitude reach +-k * max_weight * worst_input; the positive side
     # binds because the signed range holds one more negative value than positive ones.
-    _, highest = _signed_limits(n_accum_bits)
+    _, highest = integer_range(n_accum_bits, is_signed=True)
     return int(highest // (max_weight * worst_input))

@@ -23,20 +23,28 @@ from ..errors import InputValidationError, QuantizationError, UnsupportedOpError
 from ..onnx import NumpyModule
 from ..onnx._numpy_module import evaluate_node
 from ._bits import RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
+from ._graph_builder import GraphBuilder
 from ._idle_neurons import drop_idle_neurons
-from ._integer_graph import (
-    IntegerGraph,
-    LinearNode,
-    LookupNode,
-    Requantization,
-    TensorInfo,
-    lookup_input_bit_width,
+from ._inputs import JOINED_INPUT, InputEncoder, ModelInput, calibration_array, client_encoder, register_input
+from ._integer_graph import IntegerGraph
+from ._layers import (
+    bias_row,
+    channel_broadcast,
+    dense_map,
+    imported_codes_per_channel,
+    integer_columns,
+    joint_dense_map,
+    linear_function,
+    pooled_scale_and_bias,
+    quantize_per_channel,
+    uniform_or_array,
+    weight_layout,
 )
-from ._module import InputEncoder, OutputDecoder, QuantizedModule
-from ._quantizers import UniformQuantizer, bit_width_of_range
-from ._steps import LINEAR_OPS, CombineStep, FloatStep, apply_steps, check_univariate
-
-MODEL_INPUT = None  # ``Pending.source`` of values computed from the float model input, on the client
+from ._module import OutputDecoder, QuantizedModule
+from ._pooling import add_max_pool, window_selections
+from ._qdq import dequantized_weight_codes, qdq_length, quantizer_of_qdq, transpose_codes
+from ._quantizers import UniformQuantizer
+from ._steps import LINEAR_OPS, LINEAR_SUFFIX_OPS, CombineStep, FloatStep
 
 
 @dataclass
@@ -47,7 +55,7 @@ class Constant:
 
 @dataclass
 class Pending:
-    source: str | None
+    source: str | ModelInput
     steps: list[FloatStep] = field(default_factory=list)
 
 
@@ -74,6 +82,12 @@ class ONNXConverter:
         self, n_bits, numpy_model: NumpyModule, rounding_threshold_bits=None, is_signed: bool = True
     ):
         self.n_bits = get_n_bits_dict(n_bits)
+        if is_signed and self.n_bits["op_weights"] < 2:
+            name = "n_bits['op_weights']" if isinstance(n_bits, dict) else "n_bits"
+            raise QuantizationError(
+                f"{name} must be at least 2 for signed weights (a symmetric 1-bit code holds only 0), got "
+                f"{self.n_bits['op_weights']}"
+            )
         self.numpy_model = numpy_model
         self.rounding: RoundingPolicy | None = parse_rounding_threshold_bits(rounding_threshold_bits)
         self.is_signed = is_signed
@@ -104,29 +118,30 @@ class ONNXConverter:
             The integer model, not compiled yet.
         """
         model = self.numpy_model
-        if len(model.input_names) != 1 or len(model.output_names) != 1:
+        if len(model.output_names) != 1:
             raise UnsupportedOpError(
-                f"Veil quantizes graphs with one input and one output, got inputs {model.input_names} "
-                f"and outputs {model.output_names}"
+                f"Veil quantizes graphs with one output, got outputs {model.output_names}"
             )
-        if len(calibration_data) != 1:
-            raise InputValidationError(f"expected one calibration array, got {len(calibration_data)}")
-        data = np.asarray(calibration_data[0], dtype=np.float64)
-        if data.ndim < 2 or data.shape[0] == 0:
-            raise InputValidationError(f"calibration data must have shape (n_rows, ...), got {data.shape}")
-        if not np.all(np.isfinite(data)):
-            raise InputValidationError("calibration data contains NaN or infinite values")
+        if len(calibration_data) != len(model.input_names):
+            raise InputValidationError(
+                f"expected {len(model.input_names)} calibration array(s), one per graph input "
+                f"{model.input_names}, got {len(calibration_data)}"
+            )
+        arrays = [calibration_array(data) for data in calibration_data]
 
-        self._graph_nodes: list = []
-        self._tensors: dict[str, TensorInfo] = {}
+        self._builder = GraphBuilder(self.rounding, self.n_bits_op_inputs)
+        self._tensors = self._builder.tensors
+        self._float_values: dict[str, np.ndarray] = {}  # calibration values of integer tensors
         self._materialized: dict[tuple, str] = {}
-        self._input_encoder: InputEncoder | None = None
-        self._row_shape = tuple(data.shape[1:])
-        (input_name,) = model.input_names
-        state: dict[str, Constant | Pending] = {input_name: Pending(MODEL_INPUT)}
+        self._encoders: dict[int, InputEncoder] = {}
+        self._row_shapes = [tuple(data.shape[1:]) for data in arrays]
+        state: dict[str, Constant | Pending] = {
+            name: Pending(ModelInput(i)) for i, name in enumerate(model.input_names)
+        }
         state.update({name: Constant(value) for name, value in model.initializers.items()})
-        calibration: dict[str, np.ndarray] = {input_name: data}
+        calibration: dict[str, np.ndarray] = dict(zip(model.input_names, arrays, strict=True))
         calibration.update(model.initializers)
+        self._calibration = calibration
 
         for node in model.nodes:
             inputs = [state[name] if name else None for name in node.inputs]
@@ -137,24 +152,25 @@ class ONNXConverter:
 
         (output_name,) = model.output_names
         output = state[output_name]
-        if not isinstance(output, Pending) or output.source is MODEL_INPUT:
+        if not isinstance(output, Pending) or isinstance(output.source, ModelInput):
             raise UnsupportedOpError(
                 "the model's output does not depend on any linear layer of its input; there is nothing "
                 "to compute under encryption"
             )
+        input_encoder = client_encoder(self._builder, self._encoders, model.input_names)
         output = self._maybe_requantize_output(output, calibration[output_name])
         graph = drop_idle_neurons(
             IntegerGraph(
-                input=self._input_encoder.name,
+                input=input_encoder.name,
                 output=output.source,
-                nodes=self._graph_nodes,
+                nodes=self._builder.nodes,
                 tensors=self._tensors,
             )
         )
         decoder = OutputDecoder(self._tensors[output.source], tuple(output.steps))
         return QuantizedModule(
             graph=graph,
-            input_encoder=self._input_encoder,
+            input_encoder=input_encoder,
             output_decoder=decoder,
             n_bits=dict(self.n_bits),
             rounding=self.rounding,
@@ -167,7 +183,9 @@ class ONNXConverter:
         if not variable:
             return self._fold_constant(node, inputs, output_value)
         if node.op_type in LINEAR_OPS and variable == [0]:
-            return self._linear(node, inputs, values[0])
+            return self._linear(node, inputs)
+        if node.op_type == "MaxPool":
+            return self._max_pool(node, inputs[0])
         if len(variable) > 1:
             return self._combine(node, inputs, variable)
         if node.op_type in LINEAR_OPS:
@@ -183,9 +201,9 @@ class ONNXConverter:
         step = FloatStep(node, slot, constants)
         extended = Pending(pending.source, [*pending.steps, step])
         if node.op_type == "DequantizeLinear" and self.import_graph_quantizers:
-            quantizer = _quantizer_of_qdq(extended.steps)
+            quantizer = quantizer_of_qdq(extended.steps)
             if quantizer is not None:
-                chain = extended.steps[: -_qdq_length(extended.steps)]
+                chain = extended.steps[: -qdq_length(extended.steps)]
                 return Pending(self._materialize(Pending(pending.source, chain), quantizer, node.name))
         return extended
 
@@ -193,108 +211,130 @@ class ONNXConverter:
         """An op on several tensors that all derive from one encrypted tensor stays univariate."""
         sources = {inputs[slot].source for slot in variable}
         if len(sources) > 1:
-            raise UnsupportedOpError(
-                f"ONNX op {node.op_type!r} (node {node.name!r}) combines two different encrypted tensors; "
-                "Veil's integer graph combines an encrypted tensor with constants or with itself only"
-            )
+            return self._join(node, inputs, variable)
         branches = {slot: tuple(inputs[slot].steps) for slot in variable}
         constants = tuple(
             None if i in branches or item is None else item.value for i, item in enumerate(inputs)
         )
         return Pending(sources.pop(), [CombineStep(node, branches, constants)])
 
+    def _join(self, node, inputs, variable) -> Pending:
+        """Add, subtract or concatenate different encrypted tensors: one linear node on one shared scale."""
+        where = f"ONNX op {node.op_type!r} (node {node.name!r})"
+        operands = [inputs[slot] for slot in variable]
+        if len(variable) != sum(item is not None for item in inputs):
+            raise UnsupportedOpError(
+                f"{where} mixes encrypted tensors and constants; add the constants apart"
+            )
+        if any(isinstance(operand.source, ModelInput) for operand in operands):
+            raise UnsupportedOpError(f"{where} combines the model input itself with a computed tensor")
+        if node.op_type == "Mul" and len(operands) == 2:
+            a, b = (self._integer_input(operand, where) for operand in operands)
+            name = self._builder.add_product(a, b, f"{node.outputs[0]}:product")
+            self._float_values[name] = self._calibration[node.outputs[0]]
+            return Pending(name)
+        names = [operand.source for operand in operands]
+        scales = {float(np.asarray(self._tensors[name].scale).reshape(-1)[0]) for name in names}
+        plain = all(not operand.steps and self._builder.is_codes(operand.source) for operand in operands)
+        if not (plain and len(scales) == 1):
+            # Bring every operand to one scale: each becomes codes of one shared quantizer (a lookup).
+            values = np.concatenate([self._float_value(operand).reshape(-1) for operand in operands])
+            quantizer = UniformQuantizer.calibrate(values, self.n_bits_op_inputs, is_signed=False)
+            names = [self._builder.add_lookup(o.source, o.steps, quantizer, where) for o in operands]
+        infos = [self._tensors[name] for name in names]
+        matrix, out_shape = joint_dense_map(
+            lambda *arrays: evaluate_node(node, list(arrays)), [info.row_shape for info in infos], where
+        )
+        name = self._builder.add_linear(
+            names, np.rint(matrix), out_shape, infos[0].scale, 0.0, f"{node.outputs[0]}:accumulator"
+        )
+        self._float_values[name] = self._calibration[node.outputs[0]]
+        return Pending(name)
+
     def _fold_constant(self, node, inputs, output_value) -> Constant:
         codes = None
         if node.op_type == "DequantizeLinear":
-            codes = _dequantized_weight_codes(node, [item.value if item else None for item in inputs])
+            codes = dequantized_weight_codes(node, [item.value if item else None for item in inputs])
         elif node.op_type == "Transpose" and inputs[0].codes is not None:
-            codes = _transpose_codes(inputs[0].codes, node.attributes.get("perm"))
+            codes = transpose_codes(inputs[0].codes, node.attributes.get("perm"))
         return Constant(np.asarray(output_value), codes)
 
-    # ----------------------------------------------------------------------------------------------
-    def _linear(self, node, inputs, input_value) -> Pending:
-        weight_input = inputs[1]
-        if not isinstance(weight_input, Constant):
-            raise UnsupportedOpError(f"ONNX op {node.op_type!r} (node {node.name!r}) needs constant weights")
-        attributes = node.attributes
-        if attributes.get("transA", 0):
+    def _linear(self, node, inputs, keep_accumulator: bool = True) -> Pending:
+        """A linear op on an encrypted tensor: one integer matrix over its flattened rows (``_layers``)."""
+        where = f"{node.op_type} node {node.name!r}"
+        if node.attributes.get("transA", 0):
             raise UnsupportedOpError(f"Gemm node {node.name!r} with transA=1 is not supported")
-        if np.ndim(weight_input.value) != 2 or np.ndim(input_value) != 2:
-            raise UnsupportedOpError(
-                f"ONNX op {node.op_type!r} (node {node.name!r}) must multiply (rows, features) by a 2-D "
-                f"weight, got shapes {np.shape(input_value)} and {np.shape(weight_input.value)}"
-            )
-        x_name = self._integer_input(inputs[0], input_value, f"{node.op_type} node {node.name!r}")
+        layout = weight_layout(node.op_type, node.attributes)
+        # A pooling reads an accumulator as it is (no lookup) when each window shares one scale.
+        x_name, suffix = self._linear_input(inputs[0], where, keep_accumulator and layout is None)
         x_info = self._tensors[x_name]
-        weight_codes, weight_scale = self._weight_codes(
-            weight_input, transposed=bool(attributes.get("transB", 0))
+        codes, channel_scale, bias = None, 1.0, 0.0
+        if layout is not None:
+            slot, weight_axis, _ = layout
+            if not isinstance(inputs[slot], Constant):
+                raise UnsupportedOpError(f"{where} needs constant weights")
+            codes, channel_scale = self._weight_codes(inputs[slot], weight_axis)
+            bias = inputs[2].value if len(inputs) > 2 and inputs[2] is not None else 0.0
+        function = linear_function(node, codes, evaluate_node, suffix)
+        matrix, out_shape = dense_map(function, x_info.row_shape, where)
+        if codes is None:  # a pooling: integer columns, each times its 1/k
+            weight, factors = integer_columns(matrix, where)
+            pooled = pooled_scale_and_bias(matrix, x_info, out_shape)
+            if pooled is None:
+                return self._linear(node, inputs, keep_accumulator=False)
+            scale, bias = pooled[0] * factors.reshape(1, *out_shape), pooled[1]
+        else:
+            weight = np.rint(matrix)
+            scale = np.float64(x_info.scale) * np.ones((1, *out_shape))
+        if layout is not None:
+            scale = scale * channel_broadcast(channel_scale, layout[2], out_shape)
+            scale = scale * float(node.attributes.get("alpha", 1.0))
+            bias = bias_row(node, bias, layout[2], out_shape)
+        name = self._builder.add_linear(
+            [x_name], weight, out_shape, uniform_or_array(scale), bias, f"{node.outputs[0]}:accumulator"
         )
-        alpha = float(attributes.get("alpha", 1.0))
-        bias = 0.0
-        if len(inputs) > 2 and inputs[2] is not None:
-            bias = float(attributes.get("beta", 1.0)) * np.asarray(inputs[2].value, dtype=np.float64)
-
-        n_features = weight_codes.shape[0]
-        zero_point = np.asarray(x_info.zero_point, dtype=np.int64)
-        centered_low = np.broadcast_to(-zero_point.reshape(-1), (n_features,))
-        centered_high = np.broadcast_to((x_info.high - zero_point).reshape(-1), (n_features,))
-        products_low = np.minimum(weight_codes * centered_low[:, None], weight_codes * centered_high[:, None])
-        products_high = np.maximum(
-            weight_codes * centered_low[:, None], weight_codes * centered_high[:, None]
-        )
-        out_low, out_high = products_low.sum(axis=0), products_high.sum(axis=0)
-        name = f"{node.outputs[0]}:accumulator"
-        self._graph_nodes.append(
-            LinearNode(
-                input=x_name,
-                output=name,
-                weight=weight_codes,
-                input_zero_point=x_info.zero_point,
-                output_low=out_low.reshape(1, -1),
-                centered_bit_width=bit_width_of_range(centered_low, centered_high),
-                product_bit_width=bit_width_of_range(out_low, out_high),
-                output_bit_width=bit_width_of_range(0, out_high - out_low),
-            )
-        )
-        self._tensors[name] = TensorInfo(
-            high=(out_high - out_low).reshape(1, -1),
-            scale=np.float64(x_info.scale) * alpha * weight_scale,
-            zero_point=-out_low.reshape(1, -1),
-            bias=bias,
-        )
+        self._float_values[name] = self._calibration[node.outputs[0]]
         return Pending(name)
 
-    def _weight_codes(self, weight: Constant, transposed: bool) -> tuple[np.ndarray, np.ndarray | float]:
-        """Integer weights ``(in, out)`` centred on zero, and their scale per output column."""
+    def _max_pool(self, node, pending: Pending) -> Pending:
+        where = f"MaxPool node {node.name!r}"
+        x_name, suffix = self._linear_input(pending, where)
+        selections, out_shape = window_selections(node, self._tensors[x_name].row_shape, suffix, where)
+        return Pending(add_max_pool(self._builder, x_name, selections, out_shape, node.outputs[0]))
+
+    def _linear_input(self, pending: Pending, where: str, keep_accumulator: bool = False) -> tuple[str, list]:
+        """The integer tensor a linear op reads, and the shape ops between it and the op (part of the map)."""
+        steps = list(pending.steps)
+        suffix = []
+        if not isinstance(pending.source, ModelInput):
+            while steps and isinstance(steps[-1], FloatStep) and steps[-1].op_type in LINEAR_SUFFIX_OPS:
+                suffix.insert(0, steps.pop())
+            if keep_accumulator and not steps:
+                return pending.source, suffix
+        return self._integer_input(Pending(pending.source, steps), where), suffix
+
+    def _float_value(self, pending: Pending) -> np.ndarray:
+        """The calibration value of ``pending``: its last step's ONNX output, or its source's."""
+        if pending.steps:
+            return self._calibration[pending.steps[-1].node.outputs[0]]
+        if isinstance(pending.source, ModelInput):
+            return self._calibration[self.numpy_model.input_names[pending.source.index]]
+        return self._float_values[pending.source]
+
+    def _weight_codes(self, weight: Constant, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """Integer weights centred on zero, and their scale per output channel (along ``axis``)."""
         if weight.codes is None or not self.import_graph_quantizers:
-            values = np.asarray(weight.value, dtype=np.float64)
-            return _quantize_columns(
-                values.T if transposed else values, self.n_bits_op_weights, self.is_signed
-            )
-        codes, quantizer = weight.codes
-        centered = codes.astype(np.int64) - np.asarray(quantizer.zero_point, dtype=np.int64)
-        scale = np.broadcast_to(np.asarray(quantizer.scale, dtype=np.float64), centered.shape)
-        if transposed:
-            centered, scale = centered.T, scale.T
-        # One scale per output column is what folds into the next lookup; check the codes allow it.
-        column_scale = scale[0]
-        if not np.allclose(scale, column_scale[None, :]):
-            raise QuantizationError("weight scales must be per-tensor or per output channel")
-        return centered.astype(np.int64), column_scale
+            return quantize_per_channel(weight.value, axis, self.n_bits_op_weights, self.is_signed)
+        return imported_codes_per_channel(*weight.codes, axis=axis)
 
-    # ----------------------------------------------------------------------------------------------
-    def _integer_input(self, pending: Pending, float_value: np.ndarray, where: str) -> str:
+    def _integer_input(self, pending: Pending, where: str) -> str:
         """Name of an integer tensor holding ``pending``, quantizing it (a table lookup) if needed."""
-        if not pending.steps and pending.source is not MODEL_INPUT and self._is_codes(pending.source):
+        is_model_input = isinstance(pending.source, ModelInput)
+        if not pending.steps and not is_model_input and self._builder.is_codes(pending.source):
             return pending.source
-        is_model_input = pending.source is MODEL_INPUT
         n_bits = self.n_bits_model_inputs if is_model_input else self.n_bits_op_inputs
-        quantizer = UniformQuantizer.calibrate(float_value, n_bits, is_signed=False)
+        quantizer = UniformQuantizer.calibrate(self._float_value(pending), n_bits, is_signed=False)
         return self._materialize(pending, quantizer, where)
-
-    def _is_codes(self, name: str) -> bool:
-        info = self._tensors[name]
-        return np.size(info.scale) == 1 and not np.any(info.bias)
 
     def _materialize(self, pending: Pending, quantizer: UniformQuantizer, where: str) -> str:
         """Quantize ``pending`` with ``quantizer``: on the client for model inputs, else a table lookup."""
@@ -307,42 +347,21 @@ class ONNXConverter:
         return name
 
     def _materialize_new(self, pending: Pending, quantizer: UniformQuantizer, where: str) -> str:
-        low, high = quantizer.integer_bounds
-        if pending.source is MODEL_INPUT:
-            if self._input_encoder is not None:
-                raise UnsupportedOpError(
-                    "the model input is quantized at two places; Veil supports graphs whose input feeds one "
-                    "quantizer"
-                )
-            self._input_encoder = InputEncoder(
-                name="input:codes", row_shape=self._row_shape, steps=tuple(pending.steps), quantizer=quantizer
-            )
-            probe = apply_steps(pending.steps, np.zeros((1, *self._row_shape)))
-            self._tensors["input:codes"] = _codes_info(quantizer, probe.shape[1:])
-            return "input:codes"
-        source = self._tensors[pending.source]
-        check_univariate(pending.steps, source.row_shape, where)
-        lsbs = self._lsbs_to_remove(source.bit_width)
-        lookup = Requantization(source, tuple(pending.steps), quantizer)
-        name = f"{pending.source}:requantized:{len(self._graph_nodes)}"
-        self._graph_nodes.append(
-            LookupNode(
-                input=pending.source,
-                output=name,
-                function=lookup,
-                lsbs_to_remove=lsbs,
-                exact_rounding=self.rounding is None or self.rounding.exact,
-                input_bit_width=lookup_input_bit_width(source.high, lsbs),
-                output_bit_width=bit_width_of_range(0, high - low),
-            )
-        )
-        self._tensors[name] = _codes_info(quantizer, source.row_shape)
-        return name
+        if isinstance(pending.source, ModelInput):
+            return self._encode_input(pending, quantizer)
+        return self._builder.add_lookup(pending.source, pending.steps, quantizer, where)
 
-    def _lsbs_to_remove(self, bit_width: int) -> int:
-        if self.rounding is None:
-            return 0
-        return max(0, bit_width - self.rounding.kept_bits(self.n_bits_op_inputs))
+    def _encode_input(self, pending: Pending, quantizer: UniformQuantizer) -> str:
+        """Graph input ``i``'s codes, computed by the client."""
+        index = pending.source.index
+        if index in self._encoders:
+            raise UnsupportedOpError(
+                f"the model input {self.numpy_model.input_names[index]!r} is quantized at two places; Veil "
+                "supports graphs whose inputs each feed one quantizer"
+            )
+        encoder = register_input(self._builder, index, self._row_shapes, pending.steps, quantizer)
+        self._encoders[index] = encoder
+        return encoder.name
 
     def _maybe_requantize_output(self, output: Pending, float_value: np.ndarray) -> Pending:
         """Outputs stay raw accumulators (exact, no lookup) unless they are the circuit's widest value.
@@ -355,20 +374,11 @@ class ONNXConverter:
             return output
         if output.steps:
             return output  # the float steps after the accumulator are applied on the client
-        if info.bit_width <= self._widest_before(output.source):
+        if info.bit_width <= self._builder.widest_before(output.source, JOINED_INPUT):
             return output
         # Requantize the accumulator (with its bias) to model_outputs bits.
         quantizer = UniformQuantizer.calibrate(float_value, self.n_bits_model_outputs, is_signed=True)
         return Pending(self._materialize(Pending(output.source), quantizer, "the model output"))
-
-    def _widest_before(self, name: str) -> int:
-        """Largest bit-width of the encrypted values before the node computing ``name``."""
-        widths = [self._tensors[self._input_encoder.name].bit_width]
-        for node in self._graph_nodes:
-            if node.output == name:
-                break
-            widths += node.bit_widths
-        return max(widths)
 
 
 class PostTrainingAffineQuantization(ONNXConverter):
@@ -388,106 +398,3 @@ class PostTrainingQATImporter(ONNXConverter):
     """
 
     import_graph_quantizers = True
-
-
-# --------------------------------------------------------------------------------------------------
-def _codes_info(quantizer: UniformQuantizer, row_shape: tuple[int, ...]) -> TensorInfo:
-    low, high = quantizer.integer_bounds
-    return TensorInfo(
-        high=np.full((1, *row_shape), high - low, dtype=np.int64),
-        scale=np.float64(np.asarray(quantizer.scale).reshape(-1)[0])
-        if np.size(quantizer.scale) == 1
-        else quantizer.scale,
-        zero_point=np.asarray(quantizer.zero_point, dtype=np.int64) - low,
-    )
-
-
-def _quantize_columns(values: np.ndarray, n_bits: int, is_signed: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output-column weight codes centred on zero, and the column scales."""
-    codes, scales = [], []
-    for column in values.T:
-        quantizer = UniformQuantizer.calibrate(
-            column, n_bits, is_signed=is_signed, is_symmetric=is_signed, is_narrow=is_signed
-        )
-        codes.append(quantizer.quantize(column) - quantizer.zero_point)
-        scales.append(quantizer.scale)
-    return np.stack(codes, axis=1).astype(np.int64), np.asarray(scales, dtype=np.float64)
-
-
-def _qdq_length(steps: list[FloatStep]) -> int:
-    """Length of a trailing ``QuantizeLinear [→ Clip] → DequantizeLinear`` chain, 0 if none."""
-    ops = [step.op_type for step in steps[-3:]]
-    if ops[-3:] == ["QuantizeLinear", "Clip", "DequantizeLinear"]:
-        return 3
-    if ops[-2:] == ["QuantizeLinear", "DequantizeLinear"]:
-        return 2
-    return 0
-
-
-def _quantizer_of_qdq(steps: list[FloatStep]) -> UniformQuantizer | None:
-    """The quantizer a trailing QDQ chain implements, or None."""
-    length = _qdq_length(steps)
-    if not length:
-        return None
-    quantize, dequantize = steps[-length], steps[-1]
-    clip = steps[-2] if length == 3 else None
-    return _quantizer_from_nodes(quantize.constants, clip.constants if clip else None, dequantize)
-
-
-def _quantizer_from_nodes(quantize_inputs, clip_inputs, dequantize: FloatStep) -> UniformQuantizer:
-    scale = np.asarray(dequantize.constants[1], dtype=np.float64)
-    zero_point = dequantize.constants[2] if len(dequantize.constants) > 2 else None
-    dtype = np.asarray(zero_point).dtype if zero_point is not None else np.dtype(np.uint8)
-    zero_point = (
-        np.zeros((), dtype=np.int64) if zero_point is None else np.asarray(zero_point, dtype=np.int64)
-    )
-    info = np.iinfo(dtype)
-    qmin, qmax = int(info.min), int(info.max)
-    if clip_inputs is not None:
-        if clip_inputs[1] is not None:
-            qmin = max(qmin, int(np.asarray(clip_inputs[1])))
-        if len(clip_inputs) > 2 and clip_inputs[2] is not None:
-            qmax = min(qmax, int(np.asarray(clip_inputs[2])))
-    if scale.size > 1:
-        raise QuantizationError("per-channel activation quantizers are not supported; use per-tensor scales")
-    n_bits = bit_width_of_range(qmin, qmax) if qmin < 0 else max(1, qmax.bit_length())
-    return UniformQuantizer(
-        n_bits=n_bits,
-        is_signed=qmin < 0,
-        scale=float(scale),
-        zero_point=int(zero_point),
-        qmin=qmin,
-        qmax=qmax,
-    )
-
-
-def _dequantized_weight_codes(node, values) -> tuple[np.ndarray, UniformQuantizer] | None:
-    """Integer codes behind a folded ``DequantizeLinear`` of constant weights."""
-    codes, scale = values[0], np.asarray(values[1], dtype=np.float64)
-    zero_point = values[2] if len(values) > 2 and values[2] is not None else np.zeros((), np.int64)
-    if not np.issubdtype(np.asarray(codes).dtype, np.integer):
-        return None
-    axis = node.attributes.get("axis", 1)
-    shape = [1] * np.ndim(codes)
-    if scale.size > 1:
-        shape[axis] = -1
-        scale = scale.reshape(shape)
-        zero_point = np.asarray(zero_point).reshape(shape)
-    quantizer = UniformQuantizer(
-        n_bits=8, is_signed=True, scale=scale, zero_point=np.asarray(zero_point, dtype=np.int64)
-    )
-    return np.asarray(codes, dtype=np.int64), quantizer
-
-
-def _transpose_codes(codes, perm):
-    values, quantizer = codes
-    perm = tuple(perm) if perm is not None else tuple(reversed(range(values.ndim)))
-    scale = np.asarray(quantizer.scale)
-    zero_point = np.asarray(quantizer.zero_point)
-    transposed = UniformQuantizer(
-        n_bits=quantizer.n_bits,
-        is_signed=quantizer.is_signed,
-        scale=np.transpose(scale, perm) if scale.ndim == values.ndim else scale,
-        zero_point=np.transpose(zero_point, perm) if zero_point.ndim == values.ndim else zero_point,
-    )
-    return np.transpose(values, perm), transposed

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._serialization import serializable
+from ._bounds import bit_width_of_range
 from ._integer_graph import IntegerGraph, LinearNode, LookupNode, TensorInfo, lookup_input_bit_width
-from ._quantizers import bit_width_of_range
 
 
 @serializable
@@ -62,12 +62,12 @@ def _is_hidden_layer(first, lookup, second, nodes, output: str, tensors) -> bool
         and isinstance(lookup, LookupNode)
         and isinstance(second, LinearNode)
         and lookup.input == first.output
-        and second.input == lookup.output
+        and second.inputs == (lookup.output,)
     ):
         return False
     if len(tensors[first.output].row_shape) != 1 or output in (first.output, lookup.output):
         return False
-    readers = [node.input for node in nodes]
+    readers = [name for node in nodes for name in node.inputs]
     return readers.count(first.output) == 1 and readers.count(lookup.output) == 1
 
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from .. import fhe
 from .._serialization import serializable
-from ._quantizers import UniformQuantizer, bit_width_of_range
+from ._bounds import bit_width_of_range
+from ._quantizers import UniformQuantizer
 
 
 @serializable
@@ -64,7 +65,12 @@ class Requantization:
 @serializable
 @dataclass
 class LinearNode:
-    """``stored_out = (stored_in - input_zero_point) @ weight - output_low``: no table lookup."""
+    """``stored_out = (stored_in - input_zero_point) @ weight - output_low``: no table lookup.
+
+    Rows of the inputs are flattened (and, with ``other_inputs``, joined in order) before the product;
+    ``weight`` has one row per joined input position, so a convolution, a pooling, a sum of two tensors
+    or a concatenation is one matrix. ``output_row_shape`` restores the output's row shape.
+    """
 
     input: str
     output: str
@@ -74,12 +80,33 @@ class LinearNode:
     centered_bit_width: int
     product_bit_width: int
     output_bit_width: int
+    other_inputs: tuple[str, ...] = ()
+    output_row_shape: tuple[int, ...] | None = None
 
-    def evaluate(self, stored: np.ndarray):
-        centered = stored - self.input_zero_point if np.any(self.input_zero_point) else stored
-        centered = fhe.hint_bit_width(centered, self.centered_bit_width)
-        product = fhe.hint_bit_width(centered @ self.weight, self.product_bit_width)
-        return fhe.hint_bit_width(product - self.output_low, self.output_bit_width)
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input, *self.other_inputs)
+
+    def evaluate(self, *stored):
+        rows = stored[0].shape[0]
+        product, start = None, 0
+        # Joined inputs: the sum of each input's product with its own rows of the weight.
+        for value in stored:
+            flat = value if len(value.shape) == 2 else np.reshape(value, (rows, -1))
+            end = start + flat.shape[1]
+            zero_point = self.input_zero_point
+            if np.ndim(zero_point):
+                zero_point = zero_point[:, start:end]
+            centered = flat - zero_point if np.any(zero_point) else flat
+            centered = fhe.hint_bit_width(centered, self.centered_bit_width)
+            term = centered @ self.weight[start:end]
+            product = term if product is None else product + term
+            start = end
+        product = fhe.hint_bit_width(product, self.product_bit_width)
+        result = fhe.hint_bit_width(product - self.output_low, self.output_bit_width)
+        if self.output_row_shape is not None and len(self.output_row_shape) > 1:
+            result = np.reshape(result, (rows, *self.output_row_shape))
+        return result
 
     @property
     def bit_widths(self) -> list[int]:
@@ -109,6 +136,10 @@ class LookupNode:
     input_bit_width: int
     output_bit_width: int
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input,)
+
     def evaluate(self, stored: np.ndarray):
         if self.lsbs_to_remove:
             stored = fhe.round_bit_pattern(stored, self.lsbs_to_remove, exact=self.exact_rounding)
@@ -123,25 +154,36 @@ class LookupNode:
 
 @serializable
 @dataclass
-class ReshapeNode:
-    """Reshape or transpose the integer tensor; rows stay on axis 0."""
+class ProductNode:
+    """``stored_out = (stored_a - zero_point_a) * (stored_b - zero_point_b) - output_low``, elementwise.
+
+    Concrete multiplies two encrypted values with two table lookups (of their sum and difference squared).
+    """
 
     input: str
+    other_input: str
     output: str
-    row_shape: tuple[int, ...] | None = None
-    row_permutation: tuple[int, ...] | None = None
+    input_zero_point: np.ndarray | int
+    other_zero_point: np.ndarray | int
+    output_low: np.ndarray
+    centered_bit_width: int
+    output_bit_width: int
 
-    def evaluate(self, stored: np.ndarray):
-        if self.row_permutation is not None:
-            return np.transpose(stored, (0, *(axis + 1 for axis in self.row_permutation)))
-        return np.reshape(stored, (stored.shape[0], *self.row_shape))
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input, self.other_input)
+
+    def evaluate(self, stored, other):
+        centered = fhe.hint_bit_width(stored - self.input_zero_point, self.centered_bit_width)
+        other_centered = fhe.hint_bit_width(other - self.other_zero_point, self.centered_bit_width)
+        return fhe.hint_bit_width(centered * other_centered - self.output_low, self.output_bit_width)
 
     @property
     def bit_widths(self) -> list[int]:
-        return []
+        return [self.centered_bit_width, self.output_bit_width]
 
 
-IntegerNode = LinearNode | LookupNode | ReshapeNode
+IntegerNode = LinearNode | LookupNode | ProductNode
 
 
 @serializable
@@ -157,7 +199,7 @@ class IntegerGraph:
     def __call__(self, stored_input):
         values = {self.input: stored_input}
         for node in self.nodes:
-            values[node.output] = node.evaluate(values[node.input])
+            values[node.output] = node.evaluate(*(values[name] for name in node.inputs))
         return values[self.output]
 
     @property

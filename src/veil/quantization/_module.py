@@ -11,6 +11,7 @@ from .. import fhe
 from .._serialization import serializable, write_file
 from ..errors import InputValidationError, NotCompiledError, QuantizationError
 from ._bits import RoundingPolicy
+from ._inputs import InputEncoder, JointInputEncoder
 from ._integer_graph import IntegerGraph, TensorInfo
 from ._quantizers import UniformQuantizer
 from ._steps import FloatStep, apply_steps
@@ -19,21 +20,6 @@ FHE_MODES = ("disable", "simulate", "execute")
 QUANTIZED_MODULE_KIND = "quantized-module"
 SIMULATION_ROWS = 128
 MAX_LOOKUP_BIT_WIDTH = 16  # the widest table lookup concrete-python compiles
-
-
-@serializable
-@dataclass(frozen=True)
-class InputEncoder:
-    """Client side: float rows → the non-negative integer codes the circuit takes."""
-
-    name: str
-    row_shape: tuple[int, ...]
-    steps: tuple[FloatStep, ...]
-    quantizer: UniformQuantizer
-
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        low, _ = self.quantizer.integer_bounds
-        return self.quantizer.quantize(apply_steps(self.steps, x)) - low
 
 
 @serializable
@@ -75,7 +61,7 @@ class QuantizedModule:
     def __init__(
         self,
         graph: IntegerGraph,
-        input_encoder: InputEncoder,
+        input_encoder: InputEncoder | JointInputEncoder,
         output_decoder: OutputDecoder,
         n_bits: dict[str, int],
         rounding: RoundingPolicy | None,
@@ -140,15 +126,17 @@ class QuantizedModule:
     # -- client side -------------------------------------------------------------------------------
     @property
     def input_quantizers(self) -> list[UniformQuantizer]:
-        return [self.input_encoder.quantizer]
+        """One quantizer per graph input."""
+        encoders = getattr(self.input_encoder, "encoders", (self.input_encoder,))
+        return [encoder.quantizer for encoder in encoders]
 
     @property
     def output_quantizers(self) -> list[UniformQuantizer]:
         return [self.output_decoder.quantizer]
 
-    def quantize_input(self, x) -> np.ndarray:
-        """Validate float rows and encode them as the circuit's non-negative integer input."""
-        return self.input_encoder.encode(self._validate_input(x))
+    def quantize_input(self, *x) -> np.ndarray:
+        """Validate float rows (one array per graph input) and encode them as the circuit's integer input."""
+        return self.input_encoder.encode(*self._validate_input(x))
 
     def dequantize_output(self, q_y: np.ndarray) -> np.ndarray:
         """Decode the circuit's integer output to floats."""
@@ -172,10 +160,11 @@ class QuantizedModule:
             return (self._simulation_circuit if many_rows else circuit).simulate(q_x)
         return circuit.encrypt_run_decrypt(q_x)
 
-    def forward(self, x, fhe: str = "disable") -> np.ndarray:
-        """Quantize ``x``, run the integer model (``fhe``: "disable", "simulate", "execute"), dequantize."""
+    def forward(self, *x, fhe: str = "disable") -> np.ndarray:
+        """Quantize ``x`` (one array per graph input), run the integer model (``fhe``: "disable",
+        "simulate", "execute"), dequantize."""
         check_fhe_mode(fhe)
-        return self.dequantize_output(self.quantized_forward(self.quantize_input(x), fhe=fhe))
+        return self.dequantize_output(self.quantized_forward(self.quantize_input(*x), fhe=fhe))
 
     __call__ = forward
 
@@ -191,7 +180,7 @@ class QuantizedModule:
 
         Parameters
         ----------
-        inputset : array-like of shape (n_rows, ...)
+        inputset : array-like of shape (n_rows, ...), or a tuple of them for several graph inputs
             Representative float rows, used by the compiler to trace the graph.
         p_error, global_p_error : float or None
             Failure probability of one table lookup, or of a whole circuit evaluation.
@@ -199,7 +188,8 @@ class QuantizedModule:
             Print the compiled MLIR.
         """
         self._check_lookup_precision()
-        q_inputs = self.quantize_input(inputset)
+        several = isinstance(self.input_encoder, JointInputEncoder)
+        q_inputs = self.quantize_input(*inputset) if several else self.quantize_input(inputset)
         samples = [q_inputs[i : i + 1] for i in range(q_inputs.shape[0])]
         self.fhe_circuit = fhe.compile_integer_function(
             self.graph, samples, p_error=p_error, global_p_error=global_p_error, show_mlir=verbose
@@ -248,8 +238,20 @@ class QuantizedModule:
         return q_x.astype(np.int64)
 
     # -- validation --------------------------------------------------------------------------------
-    def _validate_input(self, x) -> np.ndarray:
-        return as_float_rows(x, self.input_encoder.row_shape, "x")
+    def _validate_input(self, xs: tuple) -> list[np.ndarray]:
+        joint = isinstance(self.input_encoder, JointInputEncoder)
+        shapes = self.input_encoder.row_shapes if joint else [self.input_encoder.row_shape]
+        if len(xs) != len(shapes):
+            raise InputValidationError(f"the model takes {len(shapes)} input array(s), got {len(xs)}")
+        arrays = [
+            as_float_rows(x, shape, f"x[{i}]" if len(xs) > 1 else "x")
+            for i, (x, shape) in enumerate(zip(xs, shapes, strict=True))
+        ]
+        if len({len(array) for array in arrays}) > 1:
+            raise InputValidationError(
+                f"the inputs must have the same number of rows, got {[len(a) for a in arrays]}"
+            )
+        return arrays
 
 
 def as_float_array(x, name: str) -> np.ndarray:

@@ -8,22 +8,7 @@ import numpy as np
 
 from .._serialization import serializable
 from ..errors import QuantizationError
-
-
-def integer_range(n_bits: int, is_signed: bool, is_narrow: bool = False) -> tuple[int, int]:
-    """Smallest and largest integer of an ``n_bits`` code (narrow range drops the most negative one)."""
-    if is_signed:
-        return -(2 ** (n_bits - 1)) + int(is_narrow), 2 ** (n_bits - 1) - 1
-    return 0, 2**n_bits - 1 - int(is_narrow)
-
-
-def bit_width_of_range(low, high) -> int:
-    """Bits an integer needs to hold every value of ``[low, high]`` (signed when ``low < 0``)."""
-    low, high = int(np.min(low)), int(np.max(high))
-    if low >= 0:
-        return max(1, int(high).bit_length())
-    # Signed two's complement: -2**(b-1) <= low and high <= 2**(b-1) - 1.
-    return max((-low - 1).bit_length(), high.bit_length()) + 1
+from ._bounds import integer_range
 
 
 @serializable

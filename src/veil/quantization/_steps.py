@@ -8,23 +8,17 @@ import numpy as np
 
 from .._serialization import serializable
 from ..errors import UnsupportedOpError
-from ..onnx import OnnxNode
+from ..onnx import OnnxNode, ops_of_kind
 from ..onnx._numpy_module import evaluate_node
+from ..onnx._registry import ELEMENTWISE, INDEXING, LINEAR, SHAPE
 
-# Ops that act on each element independently once their other inputs are constants: any chain of them
-# after an accumulator is one univariate function per position, i.e. one table lookup.
-ELEMENTWISE_OPS = frozenset(
-    {
-        "Abs", "Add", "BatchNormalization", "Cast", "Ceil", "Celu", "Clip", "DequantizeLinear", "Div",
-        "Dropout", "Elu", "Equal", "Erf", "Exp", "Floor", "Gelu", "Greater", "HardSigmoid", "HardSwish",
-        "Identity", "LeakyRelu", "Less", "Log", "Max", "Min", "Mish", "Mul", "Neg", "Not", "Pow", "PRelu",
-        "QuantizeLinear", "Reciprocal", "Relu", "Round", "Selu", "Sigmoid", "Sign", "Softplus", "Softsign",
-        "Sqrt", "Sub", "Sum", "Tanh", "ThresholdedRelu", "Where",
-    }
-)  # fmt: skip
-# Shape ops keep each element's value; inside a lookup they are harmless when they keep the row shape.
-SHAPE_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Transpose", "Unsqueeze"})
-LINEAR_OPS = frozenset({"Gemm", "MatMul"})
+# Chains of elementwise ops after an accumulator are one univariate function per position, i.e. one table
+# lookup; shape ops keep each element's value and are harmless inside a lookup when they keep the row shape.
+ELEMENTWISE_OPS = ops_of_kind(ELEMENTWISE)
+SHAPE_OPS = ops_of_kind(SHAPE)
+LINEAR_OPS = ops_of_kind(LINEAR)
+# Shape and indexing ops between an integer tensor and a linear op are folded into the op's matrix.
+LINEAR_SUFFIX_OPS = ops_of_kind(SHAPE, INDEXING)
 
 
 @serializable

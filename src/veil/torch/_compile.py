@@ -7,7 +7,7 @@ import onnx
 import torch
 
 from .. import fhe
-from ..errors import InputValidationError
+from ..errors import InputValidationError, QuantizationError
 from ..onnx import NumpyModule
 from ..quantization import (
     PostTrainingAffineQuantization,
@@ -23,11 +23,17 @@ DEFAULT_N_BITS = 6
 DEFAULT_ROUNDING_THRESHOLD_BITS = {"n_bits": 8, "method": "exact"}
 
 
+def _inputset_arrays(inputset) -> tuple[np.ndarray, ...]:
+    """One float32 array per graph input: a tuple (or list) of arrays means several inputs."""
+    several = isinstance(inputset, tuple | list) and all(
+        isinstance(item, np.ndarray | torch.Tensor) for item in inputset
+    )
+    return tuple(_inputset_array(item) for item in inputset) if several else (_inputset_array(inputset),)
+
+
 def _inputset_array(inputset) -> np.ndarray:
     if isinstance(inputset, torch.Tensor):
         inputset = inputset.detach().cpu().numpy()
-    elif isinstance(inputset, tuple | list) and len(inputset) == 1:
-        return _inputset_array(inputset[0])
     array = as_float_array(inputset, "inputset")
     if array.ndim < 2 or array.shape[0] == 0:
         raise InputValidationError(f"inputset must have shape (n_rows, ...), got {array.shape}")
@@ -46,7 +52,7 @@ def build_quantized_module(
     converter = converter_class(
         n_bits, NumpyModule(onnx_model), rounding_threshold_bits=rounding_threshold_bits
     )
-    return converter.quantize_module(_inputset_array(inputset))
+    return converter.quantize_module(*_inputset_arrays(inputset))
 
 
 def compile_onnx_model(
@@ -63,8 +69,8 @@ def compile_onnx_model(
     Parameters
     ----------
     onnx_model : onnx.ModelProto
-        A float model with one input of shape ``(rows, ...)`` and one output.
-    inputset : array-like
+        A float model with one or several inputs of shape ``(rows, ...)`` and one output.
+    inputset : array-like, or a tuple of arrays (one per model input)
         Representative rows: calibration data for the quantizers and tracing data for the compiler.
     n_bits : int or dict
         Bit-widths, see :func:`veil.quantization.get_n_bits_dict`.
@@ -80,7 +86,7 @@ def compile_onnx_model(
     QuantizedModule
         Compiled: ``forward(x, fhe="simulate" | "execute")`` works.
     """
-    inputset = _inputset_array(inputset)
+    inputset = _inputset_arrays(inputset)
     return _quantize_and_compile(
         onnx_model,
         inputset,
@@ -115,7 +121,7 @@ def compile_torch_model(
     >>> module.forward(X[:2], fhe="simulate").shape
     (2, 2)
     """
-    inputset = _inputset_array(torch_inputset)
+    inputset = _inputset_arrays(torch_inputset)
     return _quantize_and_compile(
         _export(torch_model, inputset),
         inputset,
@@ -141,10 +147,17 @@ def compile_brevitas_qat_model(
     ``n_bits`` only applies where the network has no quantizer of its own (default: 8 bits there).
     See :func:`compile_onnx_model` for the other parameters.
     """
-    inputset = _inputset_array(torch_inputset)
+    inputset = _inputset_arrays(torch_inputset)
     n_bits = 8 if n_bits is None else n_bits
+    onnx_model = _export(torch_model, inputset)
+    if not any(node.op_type == "QuantizeLinear" for node in onnx_model.graph.node):
+        raise QuantizationError(
+            "no quantizers found in torch_model: compile_brevitas_qat_model compiles networks trained with "
+            "Brevitas quantized layers (QuantIdentity, QuantLinear, QuantConv2d...); compile a float network "
+            "with compile_torch_model"
+        )
     return _quantize_and_compile(
-        _export(torch_model, inputset),
+        onnx_model,
         inputset,
         n_bits,
         rounding_threshold_bits,
@@ -155,10 +168,10 @@ def compile_brevitas_qat_model(
     )
 
 
-def _export(torch_model, inputset: np.ndarray) -> onnx.ModelProto:
+def _export(torch_model, inputset: tuple[np.ndarray, ...]) -> onnx.ModelProto:
     if not isinstance(torch_model, torch.nn.Module):
         raise TypeError(f"torch_model must be a torch.nn.Module, got {type(torch_model).__name__}")
-    return torch_to_onnx(torch_model, inputset[:1])
+    return torch_to_onnx(torch_model, tuple(array[:1] for array in inputset))
 
 
 def _quantize_and_compile(
@@ -167,5 +180,6 @@ def _quantize_and_compile(
     module = build_quantized_module(
         onnx_model, inputset, n_bits, rounding_threshold_bits, import_qat=import_qat
     )
+    inputset = inputset if len(inputset) > 1 else inputset[0]
     module.compile(inputset, p_error=p_error, global_p_error=global_p_error, verbose=verbose)
     return module

@@ -13,7 +13,14 @@ import torch
 
 INPUT_NAME = "input_0"
 OUTPUT_NAME = "output_0"
-_DYNAMIC_BATCH = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+
+
+def _input_names(n_inputs: int) -> list[str]:
+    return [f"input_{i}" for i in range(n_inputs)]
+
+
+def _dynamic_batch(n_inputs: int) -> dict:
+    return {name: {0: "batch"} for name in [*_input_names(n_inputs), OUTPUT_NAME]}
 
 
 def _has_brevitas_layers(model: torch.nn.Module) -> bool:
@@ -35,7 +42,7 @@ def _as_example_tensor(model: torch.nn.Module, example_input: torch.Tensor | np.
     return example_input
 
 
-def _export_float(model: torch.nn.Module, example: torch.Tensor, opset_version: int) -> onnx.ModelProto:
+def _export_float(model: torch.nn.Module, example: tuple, opset_version: int) -> onnx.ModelProto:
     """Export with torch's TorchScript-based exporter into memory."""
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -43,11 +50,11 @@ def _export_float(model: torch.nn.Module, example: torch.Tensor, opset_version: 
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             model,
-            (example,),
+            example,
             buffer,
-            input_names=[INPUT_NAME],
+            input_names=_input_names(len(example)),
             output_names=[OUTPUT_NAME],
-            dynamic_axes=_DYNAMIC_BATCH,
+            dynamic_axes=_dynamic_batch(len(example)),
             opset_version=opset_version,
             do_constant_folding=True,
             dynamo=False,
@@ -55,7 +62,7 @@ def _export_float(model: torch.nn.Module, example: torch.Tensor, opset_version: 
     return onnx.load_from_string(buffer.getvalue())
 
 
-def _export_brevitas(model: torch.nn.Module, example: torch.Tensor, opset_version: int) -> onnx.ModelProto:
+def _export_brevitas(model: torch.nn.Module, example: tuple, opset_version: int) -> onnx.ModelProto:
     """Export a Brevitas network as QuantizeLinear / Clip / DequantizeLinear (QCDQ) ONNX."""
     from brevitas.export import export_onnx_qcdq
 
@@ -64,14 +71,14 @@ def _export_brevitas(model: torch.nn.Module, example: torch.Tensor, opset_versio
         path = os.path.join(directory, "model.onnx")
         export_onnx_qcdq(
             model,
-            args=example,
+            args=example if len(example) > 1 else example[0],
             export_path=path,
             # dynamo refuses input-aware (accumulator-aware, A2Q) weight quantizers.
             dynamo=False,
             opset_version=opset_version,
-            input_names=[INPUT_NAME],
+            input_names=_input_names(len(example)),
             output_names=[OUTPUT_NAME],
-            dynamic_axes=_DYNAMIC_BATCH,
+            dynamic_axes=_dynamic_batch(len(example)),
             do_constant_folding=True,
             keep_initializers_as_inputs=False,
         )
@@ -80,10 +87,10 @@ def _export_brevitas(model: torch.nn.Module, example: torch.Tensor, opset_versio
 
 def torch_to_onnx(
     model: torch.nn.Module,
-    example_input: torch.Tensor | np.ndarray,
+    example_input: torch.Tensor | np.ndarray | tuple,
     opset_version: int = 17,
 ) -> onnx.ModelProto:
-    """Export a torch network to a checked ONNX model with input ``input_0`` and output ``output_0``.
+    """Export a torch network to a checked ONNX model with inputs ``input_0``, ... and output ``output_0``.
 
     Networks containing Brevitas quantized layers are exported in QCDQ form (QuantizeLinear, Clip,
     DequantizeLinear), others with torch's TorchScript exporter. The batch axis is dynamic.
@@ -92,8 +99,8 @@ def torch_to_onnx(
     ----------
     model : torch.nn.Module
         The network. It is put in eval mode for the export; its training flag is restored afterwards.
-    example_input : torch.Tensor or numpy.ndarray
-        A finite example batch used to trace the network.
+    example_input : torch.Tensor or numpy.ndarray, or a tuple of them
+        A finite example batch used to trace the network; a tuple for a network of several inputs.
     opset_version : int, default=17
         The ONNX operator set to export to.
 
@@ -112,7 +119,8 @@ def torch_to_onnx(
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    example = _as_example_tensor(model, example_input)
+    inputs = example_input if isinstance(example_input, tuple | list) else (example_input,)
+    example = tuple(_as_example_tensor(model, value) for value in inputs)
     was_training = model.training
     model.eval()
     try:
