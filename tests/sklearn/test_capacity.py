@@ -43,6 +43,8 @@ def test_candidates_are_ordered_by_estimated_latency_and_respect_the_budget():
     assert len(candidates(None, None, (3,), minimum, 32, latency_budget=0.01)) == 1
     assert {c.module_params["n_layers"] for c in candidates(3, None, (3,), minimum, 32, None)} == {3}
     assert {c.module_params["n_accum_bits"] for c in candidates(None, 5, (3,), minimum, 32, None)} == {5}
+    # A set budget keeps only the inputs it can hold.
+    assert _bits(candidates(None, 4, (3, 4), minimum, 32, None), "n_layers", "n_a_bits") == [(2, 3)]
     fixed = candidates(2, 6, (3,), minimum, 32, latency_budget=None)
     assert [c.module_params for c in fixed] == [{"n_layers": 2, "n_accum_bits": 6, "n_a_bits": 3}]
     # Budgets below what one input times one weight needs are raised to it.
@@ -66,18 +68,15 @@ def test_search_is_deterministic_reported_and_never_overrides_explicit_parameter
     assert report["searched"] and report["reference_score"] is not None
     tried = report["candidates"]
     assert tried[0]["n_layers"] == 2 and tried[0]["n_accum_bits"] == 4
-    assert report["chosen"] in [{k: c[k] for k in ("n_layers", "n_accum_bits")} for c in tried]
+    names = ("n_layers", "n_accum_bits", "n_a_bits")
+    assert report["chosen"] in [{name: c[name] for name in names} for c in tried]
     module = first.base_module_to_compile
-    assert (module.n_layers, module.n_accum_bits) == (
-        report["chosen"]["n_layers"],
-        report["chosen"]["n_accum_bits"],
-    )
+    assert {name: getattr(module, name) for name in names} == report["chosen"]
     # The parameters stay as given: the choice lives in capacity_.
     assert first.module__n_accum_bits is None and first.module__n_layers is None
+    assert first.module__n_a_bits is None
 
-    fixed = NeuralNetClassifier(module__n_layers=3, module__n_accum_bits=5, module__n_a_bits=3, **QUICK).fit(
-        X, y
-    )
+    fixed = NeuralNetClassifier(module__n_layers=3, module__n_accum_bits=5, **QUICK).fit(X, y)
     assert not fixed.capacity_["searched"]
     assert fixed.capacity_["chosen"] == {"n_layers": 3, "n_accum_bits": 5, "n_a_bits": 3}
     assert fixed.base_module_to_compile.accumulator_budgets() == [5, 5, 7]

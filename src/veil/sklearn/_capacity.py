@@ -76,20 +76,21 @@ def candidates(
     ``a_bits_options`` are the input and activation bit-widths to try (one unless the search may vary
     them) and ``min_accum_bits(a_bits)`` the smallest budget that holds one input times one weight.
     Candidates over ``latency_budget`` (estimated seconds per row) are dropped, except the cheapest. A
-    deeper network at 4 bits is not tried: at two inputs per neuron, depth did not help.
+    deeper network at 4 bits is not tried (at two inputs per neuron, depth did not help), nor an input
+    wider than a set budget holds.
     """
     layer_options = SEARCHED_N_LAYERS if n_layers is None else (n_layers,)
     bits_options = SEARCHED_ACCUM_BITS if accum_bits is None else (accum_bits,)
+    if accum_bits is not None:  # a wider input that the user's budget cannot hold is not an option
+        a_bits_options = tuple(a for a in a_bits_options if min_accum_bits(a) <= accum_bits) or a_bits_options
     configurations = {
         (layers, max(bits, min_accum_bits(a_bits)), a_bits)
         for layers in layer_options
         for bits in bits_options
         for a_bits in a_bits_options
     }
-    if n_layers is None and accum_bits is None:
-        configurations = {
-            (layers, bits, a_bits) for layers, bits, a_bits in configurations if layers == 2 or bits > 4
-        }
+    if n_layers is None:  # at two inputs per neuron (4 bits), depth did not help
+        configurations = {(layers, bits, a) for layers, bits, a in configurations if layers == 2 or bits > 4}
     found = sorted(
         (
             Candidate(
