@@ -17,7 +17,6 @@ from sklearn.preprocessing import StandardScaler
 
 from veil._exit import exit_with_status
 from veil._logging import show_logs
-from veil._third_party import import_quietly
 
 N_ENCRYPTED_ROWS = 8
 
@@ -38,9 +37,6 @@ def run(n_encrypted_rows: int = N_ENCRYPTED_ROWS) -> None:
 
     n_train, n_test = len(X_train), len(X_test)
     print(f"breast-cancer: {n_train} training rows, {n_test} test rows, {X.shape[1]} features")
-    # veil.torch imports brevitas.export at the first compile, which warns that a CUDA kernel Veil never
-    # uses is missing; until veil.torch imports it through import_quietly, the demo imports it first.
-    import_quietly("brevitas.export")
     started = time.perf_counter()
     with warnings.catch_warnings():
         # The float twin gets the same 50 epochs as Veil's network on purpose (one training budget for

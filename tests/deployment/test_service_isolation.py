@@ -234,15 +234,17 @@ def _worker_pids(running) -> list[int]:
     return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
-def test_a_worker_killed_mid_request_is_replaced(service, owner, good_request):
+def test_a_worker_killed_mid_request_is_replaced(service, owner, good_request, iris_rows):
     """A worker killed while evaluating (as the out-of-memory killer would) costs that request only."""
     http = service.client()
     restarts = http.health()["restarts"]
     (worker,) = _worker_pids(service)
     answer = {}
+    # 64 rows: the evaluation lasts seconds, so the kill half a second in lands mid-request on any machine.
+    slow_message = owner.quantize_encrypt_serialize(iris_rows[0][:64])
 
     def request():
-        answer["status"], answer["detail"] = _status_of(lambda: http.run(owner.key_id, good_request[0]))
+        answer["status"], answer["detail"] = _status_of(lambda: http.run(owner.key_id, slow_message))
 
     thread = threading.Thread(target=request)
     thread.start()

@@ -11,6 +11,8 @@ import numpy as np
 import onnx
 import torch
 
+from veil._third_party import import_quietly
+
 INPUT_NAME = "input_0"
 OUTPUT_NAME = "output_0"
 
@@ -64,7 +66,8 @@ def _export_float(model: torch.nn.Module, example: tuple, opset_version: int) ->
 
 def _export_brevitas(model: torch.nn.Module, example: tuple, opset_version: int) -> onnx.ModelProto:
     """Export a Brevitas network as QuantizeLinear / Clip / DequantizeLinear (QCDQ) ONNX."""
-    from brevitas.export import export_onnx_qcdq
+    # brevitas.export warns at import about CUDA kernels Veil never uses: imported with that noise hidden.
+    export_onnx_qcdq = import_quietly("brevitas.export").export_onnx_qcdq
 
     with tempfile.TemporaryDirectory() as directory:
         # The QCDQ exporter returns None on the TorchScript path: read the model back from disk.
