@@ -204,5 +204,7 @@ def _probe_network(estimator, module_params: dict, n_outputs: int):
         for name, value in estimator._routed_params().items()
         if name.startswith("module__")
     }
+    # Budgets stay unset: the probe's own minimum is what it is asked for.
     params = {**module_params, "n_layers": module_params["n_layers"] or 2, **routed}
+    params.update(n_accum_bits=None, n_accum_bits_output=None)
     return SparseQuantNeuralNetwork(input_dim=estimator.n_features_in_, n_outputs=n_outputs, **params)
