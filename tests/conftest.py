@@ -9,6 +9,7 @@ import os
 import sys
 
 import pytest
+import torch
 
 _exit_status: list[int] = []
 
@@ -22,3 +23,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_exit_status[-1])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_torch_thread():
+    """The networks under test are tiny: torch's intra-op threads only add overhead (ten times slower on a
+    busy 2-core machine). Training already runs on one thread; this covers inference and export too."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

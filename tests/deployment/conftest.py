@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from sklearn.datasets import load_diabetes, load_iris
 
 from veil.deployment import FHEModelClient, FHEModelDev, ServiceClient
@@ -23,14 +22,6 @@ SMALL = {
     "module__n_hidden_neurons_multiplier": 1,
     "module__n_a_bits": 2,
 }
-
-
-@pytest.fixture(scope="package", autouse=True)
-def single_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="package")

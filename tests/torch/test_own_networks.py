@@ -10,6 +10,7 @@ import brevitas.nn as qnn
 import numpy as np
 import pytest
 import torch
+from benchmarks.cnn import train_classifier
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -27,18 +28,9 @@ def train(factory, X: np.ndarray, y: np.ndarray, epochs: int) -> torch.nn.Module
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = factory()
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    xs, ys = torch.from_numpy(X), torch.from_numpy(y)
-    for _ in range(epochs):
-        order = torch.randperm(len(xs))
-        for start in range(0, len(xs), 32):
-            batch = order[start : start + 32]
-            optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(model(xs[batch]), ys[batch]).backward()
-            optimizer.step()
+    model = train_classifier(factory(), X, y, epochs)
     torch.set_num_threads(threads)
-    return model.eval()
+    return model
 
 
 def float_accuracy(model, X, y) -> float:

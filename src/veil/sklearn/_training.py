@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.metrics import accuracy_score, r2_score
 from torch import nn
 
 from veil.qat import (
@@ -125,7 +126,5 @@ def score(net, X: np.ndarray, y: np.ndarray, is_classifier: bool) -> float:
     with torch.no_grad():
         outputs = net.module_.eval()(torch.as_tensor(X)).numpy()
     if is_classifier:
-        return float(np.mean(np.argmax(outputs, axis=1) == y))
-    residual = np.sum((y - outputs.reshape(y.shape)) ** 2)
-    total = np.sum((y - y.mean(axis=0)) ** 2)
-    return float(1.0 - residual / total) if total > 0 else 0.0
+        return float(accuracy_score(y, np.argmax(outputs, axis=1)))
+    return float(r2_score(y, outputs.reshape(y.shape)))
