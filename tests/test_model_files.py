@@ -57,15 +57,16 @@ def test_container_round_trips_plain_data_and_arrays():
         "floats32": np.linspace(0, 1, 4, dtype=np.float32),
         "labels": np.array(["a", "bc"]),
         "flags": np.array([True, False]),
+        "zero_dim": np.array(3, dtype=np.int64),
         "tuple": (1, 2.5, None, "x"),
         "int_keys": {0: "zero", 3: (4,)},
         "specials": [float("nan"), float("inf"), -0.0],
     }
     kind, back = files.from_bytes(files.to_bytes("test", content), "test")
     assert kind == "test"
-    for name in ("ints", "floats32", "labels", "flags"):
+    for name in ("ints", "floats32", "labels", "flags", "zero_dim"):
         np.testing.assert_array_equal(back[name], content[name])
-        assert back[name].dtype == content[name].dtype
+        assert back[name].dtype == content[name].dtype and back[name].shape == content[name].shape
     assert back["tuple"] == content["tuple"] and back["int_keys"] == content["int_keys"]
     assert np.isnan(back["specials"][0]) and back["specials"][1:] == [float("inf"), -0.0]
 
@@ -216,3 +217,19 @@ def test_a_tampered_model_file_is_refused(classifier, tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(veil.ModelFileError, match="truncated or was altered"):
         veil.load(path)
+
+
+def test_a_file_from_before_a_parameter_existed_keeps_its_network(iris):
+    from veil.sklearn._files import estimator_from_content, estimator_to_content
+
+    X, labels = iris
+    params = {"module__n_layers": 2, "module__n_accum_bits": 4, "max_epochs": 3, "random_state": 0}
+    old = NeuralNetClassifier(**params, module__output_partial_sums=False).fit(X, labels)
+    content = estimator_to_content(old)
+    del content["params"]["module__output_partial_sums"]  # as written before the parameter existed
+    back = estimator_from_content(NeuralNetClassifier, content)
+    assert back.get_params()["module__output_partial_sums"] is False
+    np.testing.assert_array_equal(back.predict_proba(X), old.predict_proba(X))
+    with torch.no_grad():
+        rows = torch.as_tensor(X.to_numpy()[:20])
+        np.testing.assert_array_equal(back.skorch_net_.module_(rows), old.skorch_net_.module_(rows))

@@ -171,7 +171,7 @@ def _hashable(key):
 def _checked_array(array: np.ndarray) -> np.ndarray:
     if array.dtype.kind not in _ALLOWED_DTYPE_KINDS:
         raise TypeError(f"cannot write a numpy array of dtype {array.dtype} into a Veil file")
-    return np.ascontiguousarray(array)
+    return np.ascontiguousarray(array).reshape(array.shape)  # ascontiguousarray makes 0-d arrays 1-d
 
 
 # -- container -------------------------------------------------------------------------------------------

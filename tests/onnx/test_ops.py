@@ -180,6 +180,13 @@ CASES: dict[str, list[Case]] = {
         Case("axes-steps", [uniform(5, 6), ints(-1), ints(-(2**63)), ints(1), ints(-2)]),
         Case("clamped", [uniform(5, 6), ints(2), ints(2**63 - 1), ints(0)]),
     ],
+    "ReduceSum": [
+        Case("axes-input", [uniform(3, 4, 2), ints(1)], {"keepdims": 0}, opset=13),
+        Case("keepdims-two-axes", [uniform(3, 4, 2), ints(0, -1)], opset=13),
+        Case("all-axes", [uniform(3, 4)], opset=13),
+        Case("noop-empty-axes", [uniform(3, 4)], {"noop_with_empty_axes": 1}, opset=13),
+        Case("opset11-attribute", [uniform(3, 4, 2)], {"axes": [1], "keepdims": 0}, opset=11),
+    ],
     "Squeeze": [
         Case("axes-input", [uniform(3, 1, 4, 1), ints(1)]),
         Case("all", [uniform(3, 1, 4, 1)]),

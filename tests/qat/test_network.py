@@ -133,8 +133,9 @@ def test_constructor_stores_arguments_and_builds_the_documented_layers():
     assert [(layer.in_features, layer.out_features) for layer in model.linears] == [
         (5, 10),
         (10, 10),
-        (10, 2),
+        (10, 6),  # 3 partial sums per output: 4 signed 3-bit GELU outputs x 4-bit weights fit in 8 bits
     ]
+    assert model.output_groups.n_groups == 3 and model(torch.randn(7, 5)).shape == (7, 2)
     assert all(layer.bias is not None and not layer.bias_quant.is_quant_enabled for layer in model.linears)
     assert all(isinstance(act, nn.GELU) for act in model.activations)
     assert model.input_quant.act_quant.is_signed and model.activation_quants[0].act_quant.is_signed
@@ -187,7 +188,8 @@ SWEEP = [
 def test_output_budget_and_minimum_width():
     net = SparseQuantNeuralNetwork(input_dim=4, n_layers=3, n_outputs=3, n_accum_bits=5)
     assert net.accumulator_budgets() == [5, 5, 7]  # the output layer feeds no lookup
-    assert [linear.out_features for linear in net.linears] == [32, 32, 3]  # 4 features, at least 32
+    # 4 features, at least 32 neurons; the output layer: 3 outputs x 4 partial sums of 9 neurons each
+    assert [linear.out_features for linear in net.linears] == [32, 32, 12]
     wide = SparseQuantNeuralNetwork(
         4, 2, 3, n_accum_bits=9, n_hidden_neurons_multiplier=1, min_hidden_neurons=2
     )
@@ -206,6 +208,32 @@ def test_output_budget_and_minimum_width():
         SparseQuantNeuralNetwork(4, 2, 3, n_accum_bits_output=3)
     with pytest.raises(ValueError, match=r"'min_hidden_neurons' parameter .* \[1, inf\). Got 0"):
         SparseQuantNeuralNetwork(4, 2, 3, min_hidden_neurons=0)
+
+
+def test_partial_output_sums_let_every_output_read_every_neuron():
+    torch.manual_seed(0)
+    net = SparseQuantNeuralNetwork(input_dim=4, n_layers=2, n_outputs=3, n_accum_bits=5)
+    groups = net.output_groups
+    # 3-bit ReLU outputs (0..7) times ternary weights: 9 of them fill a 7-bit output accumulator
+    assert (groups.group_size, groups.n_groups, net.linears[-1].out_features) == (9, 4, 12)
+    _hammer(net)
+    net.on_train_end()
+    net.eval()
+    weight = net.linears[-1].weight.detach()
+    row_group, neuron_group = np.arange(12)[:, None] // 3, np.arange(32)[None, :] // 9
+    assert not weight[torch.from_numpy(row_group != neuron_group)].any()  # a row reads its group only
+    assert all(w <= b for w, b in zip(net.accumulator_bit_widths(), net.accumulator_budgets(), strict=True))
+    reads = [int((weight[k::3] != 0).any(dim=0).sum()) for k in range(3)]
+    assert max(reads) > 9  # more neurons than one 7-bit sum could read
+    x = torch.randn(6, 4)
+    partial = []
+    handle = net.linears[-1].register_forward_hook(lambda _m, _i, out: partial.append(out))
+    with torch.no_grad():
+        totals = net(x)
+    handle.remove()
+    torch.testing.assert_close(totals, partial[0].reshape(6, 4, 3).sum(dim=1))
+    single = SparseQuantNeuralNetwork(input_dim=4, n_layers=2, n_outputs=3, output_partial_sums=False)
+    assert single.output_groups.n_groups == 1 and single.linears[-1].out_features == 3
 
 
 def test_default_accumulator_budget_follows_the_number_of_features():

@@ -38,7 +38,7 @@ KIND_IN_FHE = {
     ELEMENTWISE: "folded, with the ops around it, into one table lookup per element",
     SHAPE: "folded into the next matrix or lookup: no cost",
     INDEXING: "folded into the next linear op's matrix: no cost",
-    ACROSS_POSITIONS: "MaxPool: k-1 lookups per window of k; others: after the last linear layer only",
+    ACROSS_POSITIONS: "MaxPool: k-1 lookups per window of k; others: in clear, after the last linear layer",
     CONSTANT: "computed once, at conversion",
 }
 
@@ -77,6 +77,7 @@ OPS: dict[str, Op] = {
     "Neg": Op(_arithmetic.neg, ELEMENTWISE),
     "Pow": Op(_arithmetic.pow_, ELEMENTWISE),
     "Reciprocal": Op(_arithmetic.reciprocal, ELEMENTWISE),
+    "ReduceSum": Op(_arithmetic.reduce_sum, ACROSS_POSITIONS),
     "Round": Op(_arithmetic.round_, ELEMENTWISE),
     "Sign": Op(_arithmetic.sign, ELEMENTWISE),
     "Sqrt": Op(_arithmetic.sqrt, ELEMENTWISE),

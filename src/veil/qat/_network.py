@@ -20,7 +20,6 @@ import warnings
 import brevitas.nn as qnn
 import numpy as np
 import torch
-from brevitas.core.scaling import ParameterFromRuntimeStatsScaling
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
@@ -39,9 +38,10 @@ from ._defaults import (
     default_n_accum_bits,
 )
 from ._layer_integers import input_integer_range, integer_range, integer_weight, quantized_input
+from ._output_sums import OutputGroups, add_partial_sums
 from ._params import check_network_params
 from ._pruning import adapt_pruned_state, install_masks, pruning_installed, refresh_masks, remove_masks
-from ._quantizers import NON_NEGATIVE_ACTIVATIONS, make_quantizer
+from ._quantizers import NON_NEGATIVE_ACTIVATIONS, make_quantizer, statistics_steps_left
 from ._routes import ACCUMULATOR_ROUTES
 
 __all__ = ["SparseQuantNeuralNetwork"]
@@ -77,15 +77,15 @@ class SparseQuantNeuralNetwork(nn.Module):
         n_accum_bits_output: bits of the output layer's accumulator, which is decrypted without a lookup.
             ``None`` (default): ``max(hidden_accum_bits, 7)``.
         min_hidden_neurons: the fewest neurons a hidden layer has, however few the input features.
-        mid_rise_inputs: shift the inputs by half the input quantizer's step before quantizing them, so
-            its levels sit at odd multiples of half a step, symmetric around zero. The shift is the
-            ``input_shift`` buffer, followed during training and a constant once trained (the client
-            subtracts it). ``None`` (default): up to 32 features.
+        mid_rise_inputs: shift the inputs by half a quantizer step, so the levels sit symmetric around zero
+            (the ``input_shift`` buffer: followed while training, then a constant the client subtracts).
+            ``None`` (default): up to 32 features.
+        output_partial_sums: every output reads every neuron of the last hidden layer, as partial sums
+            within ``n_accum_bits_output`` that the client adds (``veil.qat._output_sums``).
 
-    The per-feature ``input_offset`` and ``input_scale`` buffers (0 and 1 until
-    :meth:`set_input_normalization`) put every feature on one scale before the single input quantizer,
-    and ``output_scale`` / ``output_offset`` (:meth:`set_output_scaling`) map the last layer's outputs
-    to the targets' units. Both run on the client, in clear: they cost nothing under encryption.
+    The per-feature ``input_offset`` / ``input_scale`` buffers (:meth:`set_input_normalization`) put every
+    feature on one scale before the input quantizer, and ``output_scale`` / ``output_offset``
+    (:meth:`set_output_scaling`) map the outputs to the targets' units: both run on the client, in clear.
 
     While training, the prune route's masks use every budget plus ``budget_slack_bits`` (0 unless set), so
     that a schedule can start dense and tighten. ``make_pruning_permanent`` resets it to 0 first.
@@ -98,9 +98,6 @@ class SparseQuantNeuralNetwork(nn.Module):
         >>> net = SparseQuantNeuralNetwork(input_dim=4, n_layers=2, n_outputs=3)
         >>> net(torch.randn(8, 4)).shape
         torch.Size([8, 3])
-        >>> widths, budgets = net.accumulator_bit_widths(), net.accumulator_budgets()
-        >>> all(width <= budget for width, budget in zip(widths, budgets))
-        True
     """
 
     def __init__(
@@ -122,6 +119,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         n_accum_bits_output: int | None = None,
         min_hidden_neurons: int = DEFAULT_MIN_HIDDEN_NEURONS,
         mid_rise_inputs: bool | None = None,
+        output_partial_sums: bool = True,
     ) -> None:
         super().__init__()
         params = {name: value for name, value in locals().items() if name not in ("self", "__class__")}
@@ -171,6 +169,17 @@ class SparseQuantNeuralNetwork(nn.Module):
         """Hidden width: ``n_hidden_neurons_multiplier * input_dim``, at least ``min_hidden_neurons``."""
         return max(self.n_hidden_neurons_multiplier * self.input_dim, self.min_hidden_neurons)
 
+    @property
+    def output_groups(self) -> OutputGroups:
+        """How the output layer's inputs are cut into partial sums (one group unless partial sums)."""
+        n_inputs = self.n_hidden_neurons if self.n_layers > 1 else self.input_dim
+        split = self.output_partial_sums and self.route.masks_follow_weights
+        return OutputGroups(n_inputs, self.n_outputs, self.fitting_inputs()[-1] if split else n_inputs)
+
+    def fixed_weight_mask(self, layer: int) -> torch.Tensor | None:
+        """Weights of ``layer`` that stay zero whatever training does (the partial sums' groups)."""
+        return self.output_groups.weight_mask() if layer == self.n_layers - 1 else None
+
     def accumulator_budgets(self) -> list[int]:
         """Accumulator bit budget of each linear layer: the hidden layers', then the output layer's."""
         return [self.hidden_accum_bits] * (self.n_layers - 1) + [self.output_accum_bits]
@@ -208,8 +217,11 @@ class SparseQuantNeuralNetwork(nn.Module):
     # construction
 
     def _build_layers(self) -> None:
-        widths = [self.input_dim, *[self.n_hidden_neurons] * (self.n_layers - 1), self.n_outputs]
         formats = self._layer_input_formats()
+        # The quantizers' zero points are 0, so each layer's integer input range is known from its format.
+        self._input_ranges = [integer_range(self.n_a_bits, *fmt) for fmt in formats]
+        n_hidden = [self.n_hidden_neurons] * (self.n_layers - 1)
+        widths = [self.input_dim, *n_hidden, self.output_groups.n_partial_sums]
         budgets = self.accumulator_budgets()
         self.input_quant = make_quantizer(self.n_a_bits, *formats[0], self.power_of_two_scaling)
         self.linears = nn.ModuleList(
@@ -228,8 +240,6 @@ class SparseQuantNeuralNetwork(nn.Module):
         self.activation_quants = nn.ModuleList(
             make_quantizer(self.n_a_bits, *fmt, self.power_of_two_scaling) for fmt in formats[1:]
         )
-        # The quantizers' zero points are 0, so each layer's integer input range is known from its format.
-        self._input_ranges = [integer_range(self.n_a_bits, *fmt) for fmt in formats]
 
     def set_input_normalization(self, offset, scale) -> None:
         """Set the per-feature ``(x - offset) / scale`` applied before the input quantizer.
@@ -271,6 +281,7 @@ class SparseQuantNeuralNetwork(nn.Module):
             out = linear(out)
             if k < self.n_layers - 1:
                 out = self.activation_quants[k](self.activations[k](out))
+        out = add_partial_sums(out, self.n_outputs)
         return out * self.output_scale + self.output_offset
 
     def learned_scales(self) -> list[nn.Parameter]:
@@ -325,17 +336,18 @@ class SparseQuantNeuralNetwork(nn.Module):
                 f"(n_accum_bits={self.n_accum_bits}, output layer {self.output_accum_bits})"
             )
 
+    def fitting_inputs(self) -> list[int]:
+        """Per layer, how many inputs a neuron may read whatever its weights, within its budget."""
+        max_weight = 2 ** (self.n_w_bits - 1) - 1
+        ranges, budgets = self._input_ranges, self.accumulator_budgets()
+        return [max_fitting_inputs(max_weight, *r, b) for r, b in zip(ranges, budgets, strict=True)]
+
     def max_active_neurons(self) -> int:
         """Largest number of inputs per neuron that fits every layer's budget whatever the weight values.
 
         With the prune route, neurons keep more inputs than this when their weights are not all extreme.
         """
-        max_weight = 2 ** (self.n_w_bits - 1) - 1
-        counts = [
-            max_fitting_inputs(max_weight, low, high, budget)
-            for (low, high), budget in zip(self._input_ranges, self.accumulator_budgets(), strict=True)
-        ]
-        return min(counts)
+        return min(self.fitting_inputs())
 
     # ------------------------------------------------------------------------------------------------
     # pruning (the masks themselves: veil.qat._pruning)
@@ -384,10 +396,4 @@ class SparseQuantNeuralNetwork(nn.Module):
 
         0 once that is done, also for a module that loaded trained scales.
         """
-        counters = [
-            (module.collect_stats_steps, module.counter)
-            for quantizer in (self.input_quant, *self.activation_quants)
-            for module in quantizer.modules()
-            if isinstance(module, ParameterFromRuntimeStatsScaling)
-        ]
-        return max((steps + 1 - counter for steps, counter in counters), default=0)
+        return statistics_steps_left([self.input_quant, *self.activation_quants])

@@ -72,6 +72,7 @@ NETWORK_CONSTRAINTS: dict[str, list] = {
     "n_accum_bits_output": [None, IntegerInterval(MIN_QUANT_BITS, None, closed="left")],
     "min_hidden_neurons": _positive(),
     "mid_rise_inputs": [None, "boolean"],
+    "output_partial_sums": ["boolean"],
 }
 
 

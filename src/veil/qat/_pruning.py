@@ -58,6 +58,9 @@ def refresh_masks(network) -> None:
         mask = torch.ones_like(weight, dtype=torch.bool)
         if network._neuron_masks[k] is not None:
             mask &= network._neuron_masks[k][:, None]
+        fixed = network.fixed_weight_mask(k)
+        if fixed is not None:
+            mask &= fixed.to(mask.device)
         if network.route.masks_follow_weights:
             integers = integer_weight(linear, None, weight)
             budget = budgets[k] + network.budget_slack_bits

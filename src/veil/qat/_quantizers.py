@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import brevitas.nn as qnn
+from brevitas.core.scaling import ParameterFromRuntimeStatsScaling
 from brevitas.quant.fixed_point import Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
 from brevitas.quant.scaled_int import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
 from torch import nn
 
 from ._defaults import ACTIVATION_STATS_STEPS
 
-__all__ = ["NON_NEGATIVE_ACTIVATIONS", "make_quantizer"]
+__all__ = ["NON_NEGATIVE_ACTIVATIONS", "make_quantizer", "statistics_steps_left"]
 
 # Activations whose output is never negative get an unsigned quantizer: the sign bit would be wasted.
 NON_NEGATIVE_ACTIVATIONS: tuple[type[nn.Module], ...] = (
@@ -35,3 +36,14 @@ def make_quantizer(n_bits: int, signed: bool, narrow: bool, power_of_two_scaling
         narrow_range=narrow,
         return_quant_tensor=True,
     )
+
+
+def statistics_steps_left(quantizers: list[qnn.QuantIdentity]) -> int:
+    """Training steps before every one of ``quantizers`` stops collecting statistics and learns its scale."""
+    counters = [
+        (module.collect_stats_steps, module.counter)
+        for quantizer in quantizers
+        for module in quantizer.modules()
+        if isinstance(module, ParameterFromRuntimeStatsScaling)
+    ]
+    return max((steps + 1 - counter for steps, counter in counters), default=0)

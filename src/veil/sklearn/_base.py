@@ -83,6 +83,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
         module__n_accum_bits_output=None,
         module__min_hidden_neurons=DEFAULT_MIN_HIDDEN_NEURONS,
         module__mid_rise_inputs=None,
+        module__output_partial_sums=True,
         criterion=None,
         optimizer=optim.Adam,
         lr=DEFAULT_LR,

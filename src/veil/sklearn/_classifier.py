@@ -61,6 +61,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         The fewest neurons a hidden layer has, for data with few features.
     module__mid_rise_inputs : bool or None, default=None
         Quantize the inputs on a grid symmetric around zero (no level at zero). None: up to 32 features.
+    module__output_partial_sums : bool, default=True
+        Every output reads every neuron of the last hidden layer: the circuit returns partial sums, each
+        within the output budget, and the client adds them after decryption. False: one sum per output,
+        its inputs pruned to the budget.
     criterion : torch loss class or None, default=None
         Training loss; None means ``torch.nn.CrossEntropyLoss`` on the logits. Class weights:
         ``criterion__weight``, one per class in the order of ``classes_``.

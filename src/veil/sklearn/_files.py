@@ -30,6 +30,9 @@ _FITTED_ATTRIBUTES = (
     "capacity_",
     "training_plan_",
 )
+#: Parameters added after files were first written, with the value that keeps an older file's network:
+#: a file without the parameter was trained before it existed.
+_VALUES_BEFORE_PARAMETER = {"module__output_partial_sums": False}
 
 
 @serializable
@@ -99,7 +102,7 @@ def estimator_from_content(cls, content: dict):
     """Rebuild an estimator of class ``cls`` from :func:`estimator_to_content`'s data."""
     params = {
         name: value.resolve() if isinstance(value, ClassReference) else value
-        for name, value in content["params"].items()
+        for name, value in {**_VALUES_BEFORE_PARAMETER, **content["params"]}.items()
     }
     estimator = cls(**params)
     fitted = content["fitted"]

@@ -7,6 +7,8 @@ import functools
 import numpy as np
 import scipy.special
 
+from ._common import as_int_list
+
 
 def add(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Elementwise ``A + B`` with broadcasting."""
@@ -106,6 +108,22 @@ def min_(*data: np.ndarray) -> np.ndarray:
 def sum_(*data: np.ndarray) -> np.ndarray:
     """Elementwise sum of any number of broadcastable inputs."""
     return functools.reduce(np.add, data)
+
+
+def reduce_sum(
+    data: np.ndarray,
+    axes: np.ndarray | list[int] | None = None,
+    *,
+    keepdims: int = 1,
+    noop_with_empty_axes: int = 0,
+) -> np.ndarray:
+    """Sum over ``axes`` (input in opset 13+, attribute before); no axes: all of them, or none if asked."""
+    axes = as_int_list(axes)
+    if not axes:
+        if noop_with_empty_axes:
+            return data
+        axes = list(range(data.ndim))
+    return np.sum(data, axis=tuple(axes), keepdims=bool(keepdims)).astype(data.dtype, copy=False)
 
 
 def clip(
