@@ -1,6 +1,8 @@
 """The progress display: shown in a terminal, hidden otherwise, and one switch, ``veil.set_progress``."""
 
 import fcntl
+import io
+import logging
 import os
 import pty
 import struct
@@ -145,3 +147,24 @@ def test_a_terminal_shows_progress_by_default_and_set_progress_false_hides_it():
     assert "FHE execution: 100%" in shown and "3/3" in shown
     assert _stderr_of_script("off", terminal=True) == ""
     assert _stderr_of_script("default", terminal=False) == ""
+
+
+def test_what_the_display_shows_is_logged_at_debug_level_display_or_not(progress_setting, capsys):
+    veil.set_progress(False)
+    lines = io.StringIO()
+    logger = logging.getLogger("veil")
+    handler = veil.show_logs(logging.DEBUG, stream=lines)
+    try:
+        with stage("FHE compilation", steps=2, unit="circuits"):
+            pass
+        map_rows(lambda piece: piece, np.zeros((3, 2)), "FHE execution")
+        map_rows(lambda piece: piece, np.zeros((3, 2)), None)  # the service's workers: no log either
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    logged = lines.getvalue().splitlines()
+    assert [line.split(" veil: ")[1] for line in logged] == [
+        "FHE compilation: 2 circuits in 0.0 s",
+        "FHE execution: 3 rows in 0.0 s",
+    ]
+    assert capsys.readouterr().err == ""

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
 from tqdm import tqdm
+
+from ._logging import get_logger
 
 __all__ = ["map_rows", "progress_bar", "progress_enabled", "set_progress", "stage"]
 
@@ -29,6 +32,8 @@ _TICK_SECONDS = 0.5
 _STAGE_FORMAT = "{desc}: {n_fmt}/{total_fmt} {unit} [{elapsed}]"
 
 _setting: bool | None = None  # None: automatic, on when standard error is a terminal
+# What the display showed, also for a log file: at DEBUG, as a display is the usual way to follow it.
+_logger = get_logger(__name__)
 
 Result = TypeVar("Result")
 
@@ -121,11 +126,13 @@ def map_rows(
     n_rows = len(rows)
     shown = label is not None and n_rows > rows_per_call
     results = []
+    started = time.perf_counter()
     with progress_bar(n_rows, label or "", shown=shown, delay=delay) as bar:
         for start in range(0, n_rows, rows_per_call):
             piece = rows[start : start + rows_per_call]
             results.append(run(piece))
             bar.update(len(piece))
+    _log_if_slow(label if shown else None, f"{n_rows} rows", started, delay)
     return results
 
 
@@ -154,6 +161,7 @@ def stage(label: str, steps: int = 1, unit: str = "step", delay: float = 0.0) ->
     ticker = threading.Thread(target=tick, daemon=True)
     if not bar.disable:
         ticker.start()
+    started = time.perf_counter()
     try:
         yield advance
         finished.set()
@@ -163,3 +171,10 @@ def stage(label: str, steps: int = 1, unit: str = "step", delay: float = 0.0) ->
         if ticker.is_alive():
             ticker.join()
         bar.close()
+    _log_if_slow(label, f"{steps} {unit}", started, delay)
+
+
+def _log_if_slow(label: str | None, done: str, started: float, delay: float) -> None:
+    seconds = time.perf_counter() - started
+    if label is not None and seconds >= delay:
+        _logger.debug("%s: %s in %.1f s", label, done, seconds)
