@@ -102,7 +102,7 @@ def test_training_shows_epochs_loss_and_accumulator_budget_when_on(progress_on, 
     X, y = make_classification(n_samples=64, n_features=4, n_informative=3, n_redundant=0, random_state=1)
     NeuralNetClassifier(**TINY).fit(X, y)
     err = capsys.readouterr().err
-    assert "training 2 layers: 100%" in err and "5/5" in err
+    assert "training 2 layers, 5-bit accumulators: 100%" in err and "5/5" in err
     # The last epoch: its loss, and the budget the gradual schedule has closed to (8 bits looser at first).
     assert "train_loss " in err and "accumulator budget 5 bits]" in err
 

@@ -82,11 +82,13 @@ class TrainingProgress(Callback):
 
 
 def _training_label(module: nn.Module) -> str:
-    """``training`` and what is trained: the float reference, or the quantized network's depth."""
+    """What is trained: the float reference, or the quantized network's depth and hidden budget."""
     if isinstance(module, FloatReference):
         return "training the float reference"
     n_layers = getattr(module, "n_layers", None)
-    return "training" if n_layers is None else f"training {n_layers} layers"
+    budget = getattr(module, "hidden_accum_bits", None)  # the final one: the epochs show the current one
+    label = "training" if n_layers is None else f"training {n_layers} layers"
+    return label if budget is None else f"{label}, {budget}-bit accumulators"
 
 
 def _epoch_summary(net) -> str:
