@@ -100,11 +100,12 @@ def test_the_estimator_validates_its_inputs_once(classifier, monkeypatch):
 
 def test_training_shows_epochs_loss_and_accumulator_budget_when_on(progress_on, capsys):
     X, y = make_classification(n_samples=64, n_features=4, n_informative=3, n_redundant=0, random_state=1)
-    NeuralNetClassifier(**TINY).fit(X, y)
+    model = NeuralNetClassifier(**TINY).fit(X, y)
     err = capsys.readouterr().err
-    assert "training 2 layers, 5-bit accumulators: 100%" in err and "5/5" in err
     # The last epoch: its loss, and the budget the gradual schedule has closed to (8 bits looser at first).
-    assert "train_loss " in err and "accumulator budget 5 bits]" in err
+    loss = f"{model.history[-1, 'train_loss']:.3g}"
+    assert "training 2 layers: 100%|" in err
+    assert "| 5/5 [" in err and f"<00:00, loss {loss}, accumulators 5 bits]" in err
 
 
 def test_training_is_quiet_when_stderr_is_not_a_terminal_or_skorch_prints_its_table(capsys):

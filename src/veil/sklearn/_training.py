@@ -26,6 +26,9 @@ __all__ = ["FloatReference", "TrainingProgress", "new_quantized_net", "score", "
 
 #: Width of the float reference's hidden layers, at least: scikit-learn's MLP default.
 REFERENCE_MIN_WIDTH = 100
+# tqdm's default line without the rate, so that the epoch's loss and budget fit in 80 columns.
+_TRAINING_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+_LOSSES = {"train_loss": "loss", "valid_loss": "valid loss"}
 
 
 class FloatReference(nn.Module):
@@ -65,7 +68,9 @@ class TrainingProgress(Callback):
 
     def on_train_begin(self, net, **kwargs) -> None:
         label = _training_label(net.module_)
-        self.bar_ = progress_bar(net.max_epochs, label, unit="epoch", shown=not net.verbose)
+        self.bar_ = progress_bar(
+            net.max_epochs, label, unit="epoch", shown=not net.verbose, bar_format=_TRAINING_FORMAT
+        )
 
     def on_epoch_end(self, net, **kwargs) -> None:
         if self.bar_ is not None:
@@ -82,23 +87,21 @@ class TrainingProgress(Callback):
 
 
 def _training_label(module: nn.Module) -> str:
-    """What is trained: the float reference, or the quantized network's depth and hidden budget."""
+    """What is trained: the float reference, or the quantized network and its depth."""
     if isinstance(module, FloatReference):
         return "training the float reference"
     n_layers = getattr(module, "n_layers", None)
-    budget = getattr(module, "hidden_accum_bits", None)  # the final one: the epochs show the current one
-    label = "training" if n_layers is None else f"training {n_layers} layers"
-    return label if budget is None else f"{label}, {budget}-bit accumulators"
+    return "training" if n_layers is None else f"training {n_layers} layers"
 
 
 def _epoch_summary(net) -> str:
     """The last epoch's losses and, for a quantized network, its hidden accumulator budget in bits."""
     epoch = net.history[-1]
-    parts = [f"{name} {epoch[name]:.4f}" for name in ("train_loss", "valid_loss") if name in epoch]
+    parts = [f"{shown} {epoch[name]:.3g}" for name, shown in _LOSSES.items() if name in epoch]
     budget = getattr(net.module_, "hidden_accum_bits", None)
     if budget is not None:  # widened by the gradual schedule's slack in the first epochs
         budget += getattr(net.module_, "budget_slack_bits", 0)
-        parts.append(f"accumulator budget {budget} bits")
+        parts.append(f"accumulators {budget} bits")
     return ", ".join(parts)
 
 
