@@ -1,11 +1,12 @@
 """Veil: machine learning on encrypted data."""
 
 from ._logging import show_logs
+from ._progress import set_progress
 from ._serialization import read_file
 from ._version import __version__
 from .errors import ModelFileError
 
-__all__ = ["ModelFileError", "__version__", "load", "show_logs"]
+__all__ = ["ModelFileError", "__version__", "load", "set_progress", "show_logs"]
 
 _KINDS = ("quantized-module", "neural-net-classifier", "neural-net-regressor")
 

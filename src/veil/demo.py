@@ -1,7 +1,9 @@
 """``make demo``: train a built-in network on breast-cancer data, compile it, infer on encrypted rows.
 
 Prints the float baseline, the quantized (clear integers), simulated and encrypted accuracy, and the
-encrypted latency per row.
+encrypted latency per row. In a terminal, progress bars follow training, compilation, key generation and
+the encrypted rows (``veil.set_progress(False)`` hides them; they are hidden when standard error is not
+a terminal).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from veil._exit import exit_with_status
 from veil._logging import show_logs
+from veil._progress import stage
 
 N_ENCRYPTED_ROWS = 8
 
@@ -55,7 +58,8 @@ def run(n_encrypted_rows: int = N_ENCRYPTED_ROWS) -> None:
         f"evaluation keys {statistics.evaluation_key_bytes / 1e6:.0f} MB"
     )
     started = time.perf_counter()
-    model.fhe_circuit.keygen()
+    with stage("key generation"):  # the circuit's keygen reports nothing while it runs
+        model.fhe_circuit.keygen()
     print(f"key generation: {time.perf_counter() - started:.1f} s")
 
     rows = X_test[:n_encrypted_rows]

@@ -36,3 +36,16 @@ class EncryptedDataError(VeilError, ValueError):
 
 class ModelFileError(VeilError, ValueError):
     """A Veil file that cannot be read: not a Veil file, truncated, altered, or in an unknown format."""
+
+
+class ServiceError(VeilError, RuntimeError):
+    """A ``veil serve`` service answered with an error status; ``status`` and ``detail`` say which and why."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class TokenConfigError(VeilError, ValueError):
+    """The API token file or ``VEIL_API_TOKENS`` variable is malformed (``veil serve`` refuses to start)."""

@@ -11,7 +11,8 @@ The model classes and the Ray functions are imported on first use: they bring co
 Ray), which the HTTP service's own process must never load (its workers do).
 """
 
-from ._http_client import ServiceClient, ServiceError
+from ..errors import ServiceError
+from ._http_client import ServiceClient
 from ._messages import key_id_of
 
 __all__ = [

@@ -16,18 +16,20 @@ import os
 import re
 from pathlib import Path
 
+from ..errors import TokenConfigError
+
 TOKENS_VARIABLE = "VEIL_API_TOKENS"
 ANONYMOUS = "anonymous"
 MIN_TOKEN_LENGTH = 16
 _CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-class TokenConfigError(ValueError):
-    """The token file or variable is malformed (the service refuses to start)."""
-
-
 class RequestRefusedError(Exception):
-    """A request the service refuses: the HTTP status and the reason sent back as ``{"detail": ...}``."""
+    """A request the service refuses: the HTTP status and the reason sent back as ``{"detail": ...}``.
+
+    Internal to the service, which turns it into its HTTP answer: a caller sees a
+    :class:`veil.errors.ServiceError`, so this type stays here rather than in :mod:`veil.errors`.
+    """
 
     def __init__(self, status: int, detail: str):
         super().__init__(detail)

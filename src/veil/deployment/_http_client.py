@@ -6,16 +6,7 @@ import json
 import urllib.error
 import urllib.request
 
-from ..errors import VeilError
-
-
-class ServiceError(VeilError, RuntimeError):
-    """The service answered with an error status; ``status`` and ``detail`` say which and why."""
-
-    def __init__(self, status: int, detail: str):
-        super().__init__(f"HTTP {status}: {detail}")
-        self.status = status
-        self.detail = detail
+from ..errors import ServiceError
 
 
 class ServiceClient:

@@ -20,12 +20,18 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-from scipy.special import softmax
 
 from .. import fhe
+from .._progress import SLOW_STEP_SECONDS, map_rows, stage
 from .._serialization import read_file, write_file
 from ..errors import EncryptedDataError, NotCompiledError, VeilError
-from ..quantization import QuantizedModule, as_float_rows
+from ..quantization import (
+    QuantizedModule,
+    as_float_rows,
+    class_labels,
+    class_probabilities,
+    regression_values,
+)
 from ._messages import (
     CLIENT_FILE,
     CLIENT_KIND,
@@ -138,7 +144,8 @@ class FHEModelClient:
 
     def generate_private_and_evaluation_keys(self, force: bool = False) -> None:
         """Generate keys (or load them from ``key_dir``); ``force`` makes new ones."""
-        self._fhe.keygen(force=force)
+        with stage("key generation", delay=SLOW_STEP_SECONDS):
+            self._fhe.keygen(force=force)
         self._evaluation_keys = None
 
     def get_serialized_evaluation_keys(self) -> bytes:
@@ -156,30 +163,35 @@ class FHEModelClient:
         """Validate float rows, encode them, encrypt each row, and pack them in one message."""
         X = as_float_rows(X, self.input_encoder.row_shape, "X", min_rows=1)
         codes = self.input_encoder.encode(X)
-        ciphertexts = [self._fhe.encrypt(codes[i : i + 1]) for i in range(len(codes))]
+        ciphertexts = map_rows(self._fhe.encrypt, codes, "encryption", delay=SLOW_STEP_SECONDS)
         return pack_rows(ENCRYPTED_INPUT_KIND, self.model_id, self.key_id, ciphertexts)
 
     def deserialize_decrypt(self, result: bytes) -> np.ndarray:
         """The circuit's integer outputs, one row per encrypted input row."""
         _, ciphertexts = unpack_rows(result, ENCRYPTED_OUTPUT_KIND, self.model_id, self.key_id)
-        return np.concatenate([self._fhe.decrypt(ciphertext) for ciphertext in ciphertexts])
+        rows = map_rows(self._decrypt_one, ciphertexts, "decryption", delay=SLOW_STEP_SECONDS)
+        return np.concatenate(rows)
+
+    def _decrypt_one(self, ciphertexts: list) -> np.ndarray:
+        (ciphertext,) = ciphertexts
+        return self._fhe.decrypt(ciphertext)
 
     def deserialize_decrypt_dequantize(self, result: bytes) -> np.ndarray:
         """Float outputs: class probabilities for a classifier, predictions for a regressor."""
         outputs = self.output_decoder.decode(self.deserialize_decrypt(result))
         task = self.output["task"]
         if task == "classifier":
-            return softmax(outputs, axis=1)
-        if task == "regressor" and outputs.shape[1] == 1:
-            return outputs[:, 0]
+            return class_probabilities(outputs)
+        if task == "regressor":
+            return regression_values(outputs)
         return outputs
 
     def deserialize_decrypt_predict(self, result: bytes) -> np.ndarray:
         """Predictions: class labels for a classifier (text labels come back as ``str``), values otherwise."""
-        outputs = self.deserialize_decrypt_dequantize(result)
         if self.output["task"] == "classifier":
-            return self.output["classes"][np.argmax(outputs, axis=1)]
-        return outputs
+            logits = self.output_decoder.decode(self.deserialize_decrypt(result))
+            return class_labels(logits, self.output["classes"])
+        return self.deserialize_decrypt_dequantize(result)
 
 
 class FHEModelServer:
@@ -221,12 +233,23 @@ class FHEModelServer:
     def run(self, serialized_encrypted_input: bytes, serialized_evaluation_keys: bytes) -> bytes:
         """Evaluate every row of an encrypted message; return the encrypted results as one message."""
         keys = self.load_evaluation_keys(serialized_evaluation_keys)
-        return self.run_with_keys(serialized_encrypted_input, keys, key_id_of(serialized_evaluation_keys))
+        key_id = key_id_of(serialized_evaluation_keys)
+        return self._run_rows(serialized_encrypted_input, keys, key_id, None, "FHE execution (server)")
 
     def run_with_keys(self, serialized_encrypted_input: bytes, evaluation_keys, key_id: str, max_rows=None):
-        """:meth:`run` with keys already loaded (a service keeps them between requests)."""
-        _, ciphertexts = unpack_rows(serialized_encrypted_input, ENCRYPTED_INPUT_KIND, self.model_id, key_id)
+        """:meth:`run` with keys already loaded (a service keeps them between requests).
+
+        It shows no progress: it runs in the service's workers, whose terminal is the service's log.
+        """
+        return self._run_rows(serialized_encrypted_input, evaluation_keys, key_id, max_rows, None)
+
+    def _run_rows(self, message: bytes, evaluation_keys, key_id: str, max_rows, label) -> bytes:
+        _, ciphertexts = unpack_rows(message, ENCRYPTED_INPUT_KIND, self.model_id, key_id)
         if max_rows is not None and len(ciphertexts) > max_rows:
             raise EncryptedDataError(f"a request holds at most {max_rows} rows, this one {len(ciphertexts)}")
-        results = [self.circuit.run(ciphertext, evaluation_keys) for ciphertext in ciphertexts]
-        return pack_rows(ENCRYPTED_OUTPUT_KIND, self.model_id, key_id, results)
+
+        def run(piece: list) -> bytes:
+            (ciphertext,) = piece
+            return self.circuit.run(ciphertext, evaluation_keys)
+
+        return pack_rows(ENCRYPTED_OUTPUT_KIND, self.model_id, key_id, map_rows(run, ciphertexts, label))

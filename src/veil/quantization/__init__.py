@@ -4,6 +4,7 @@ from ._bits import DEFAULT_MODEL_BITS, RoundingPolicy, get_n_bits_dict, parse_ro
 from ._bounds import bit_width_of_range, integer_range
 from ._converter import ONNXConverter, PostTrainingAffineQuantization, PostTrainingQATImporter
 from ._module import FHE_MODES, QuantizedModule, as_float_array, as_float_rows, check_fhe_mode
+from ._predictions import class_labels, class_probabilities, regression_values
 from ._quantizers import UniformQuantizer
 
 __all__ = [
@@ -19,7 +20,10 @@ __all__ = [
     "as_float_rows",
     "bit_width_of_range",
     "check_fhe_mode",
+    "class_labels",
+    "class_probabilities",
     "get_n_bits_dict",
     "integer_range",
     "parse_rounding_threshold_bits",
+    "regression_values",
 ]

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 
 from .. import fhe
+from .._progress import SLOW_STEP_SECONDS, map_rows, stage
 from .._serialization import serializable, write_file
 from ..errors import InputValidationError, NotCompiledError, QuantizationError
 from ._bits import RoundingPolicy
@@ -136,7 +137,11 @@ class QuantizedModule:
 
     def quantize_input(self, *x) -> np.ndarray:
         """Validate float rows (one array per graph input) and encode them as the circuit's integer input."""
-        return self.input_encoder.encode(*self._validate_input(x))
+        return self._encode(x, check_input=True)
+
+    def _encode(self, xs: tuple, check_input: bool) -> np.ndarray:
+        arrays = self._validate_input(xs) if check_input else [np.asarray(x, dtype=np.float64) for x in xs]
+        return self.input_encoder.encode(*arrays)
 
     def dequantize_output(self, q_y: np.ndarray) -> np.ndarray:
         """Decode the circuit's integer output to floats."""
@@ -151,20 +156,17 @@ class QuantizedModule:
     def quantized_forward(self, q_x: np.ndarray, fhe: str = "disable") -> np.ndarray:
         """Run the integer graph on encoded inputs: in clear, in FHE simulation, or encrypted."""
         mode = check_fhe_mode(fhe)
-        q_x = self._validate_codes(q_x)
-        if mode == "disable":
-            return np.asarray(self.graph(q_x.astype(np.int64)), dtype=np.int64)
-        circuit = self._compiled_circuit(mode)
-        if mode == "simulate":
-            many_rows = q_x.shape[0] > 1 and self._simulation_circuit is not None
-            return (self._simulation_circuit if many_rows else circuit).simulate(q_x)
-        return circuit.encrypt_run_decrypt(q_x)
+        return self._run_codes(self._validate_codes(q_x), mode)
 
-    def forward(self, *x, fhe: str = "disable") -> np.ndarray:
+    def forward(self, *x, fhe: str = "disable", check_input: bool = True) -> np.ndarray:
         """Quantize ``x`` (one array per graph input), run the integer model (``fhe``: "disable",
-        "simulate", "execute"), dequantize."""
-        check_fhe_mode(fhe)
-        return self.dequantize_output(self.quantized_forward(self.quantize_input(*x), fhe=fhe))
+        "simulate", "execute"), dequantize.
+
+        ``check_input=False`` skips the validation of ``x``, for callers that validated it already (the
+        estimators): inputs are validated once, at the public boundary.
+        """
+        mode = check_fhe_mode(fhe)
+        return self.dequantize_output(self._run_codes(self._encode(x, check_input), mode))
 
     __call__ = forward
 
@@ -175,6 +177,7 @@ class QuantizedModule:
         p_error: float | None = fhe.DEFAULT_P_ERROR,
         global_p_error: float | None = fhe.DEFAULT_GLOBAL_P_ERROR,
         verbose: bool = False,
+        check_input: bool = True,
     ) -> fhe.FheCircuit:
         """Compile the integer graph to a TFHE circuit taking one row at a time.
 
@@ -186,24 +189,28 @@ class QuantizedModule:
             Failure probability of one table lookup, or of a whole circuit evaluation.
         verbose : bool
             Print the compiled MLIR.
+        check_input : bool
+            False skips the validation of ``inputset``, for callers that validated it already.
         """
         self._check_lookup_precision()
         several = isinstance(self.input_encoder, JointInputEncoder)
-        q_inputs = self.quantize_input(*inputset) if several else self.quantize_input(inputset)
+        q_inputs = self._encode(tuple(inputset) if several else (inputset,), check_input)
         samples = [q_inputs[i : i + 1] for i in range(q_inputs.shape[0])]
-        self.fhe_circuit = fhe.compile_integer_function(
-            self.graph, samples, p_error=p_error, global_p_error=global_p_error, show_mlir=verbose
-        )
-        # A second, simulation-only circuit takes SIMULATION_ROWS rows per call: simulating a test set
-        # through it is ~25x faster than one row at a time (measured: 2,640 vs 103 rows/s).
-        blocks = np.resize(q_inputs, (max(SIMULATION_ROWS, len(q_inputs)), *q_inputs.shape[1:]))
-        batches = [
-            blocks[i : i + SIMULATION_ROWS]
-            for i in range(0, len(blocks) - SIMULATION_ROWS + 1, SIMULATION_ROWS)
-        ]
-        self._simulation_circuit = fhe.compile_integer_function(
-            self.graph, batches, p_error=p_error, global_p_error=global_p_error, execution=False
-        )
+        with stage("FHE compilation", steps=2, unit="circuits") as circuit_done:
+            self.fhe_circuit = fhe.compile_integer_function(
+                self.graph, samples, p_error=p_error, global_p_error=global_p_error, show_mlir=verbose
+            )
+            circuit_done()
+            # A second, simulation-only circuit takes SIMULATION_ROWS rows per call: simulating a test set
+            # through it is ~25x faster than one row at a time (measured: 2,640 vs 103 rows/s).
+            blocks = np.resize(q_inputs, (max(SIMULATION_ROWS, len(q_inputs)), *q_inputs.shape[1:]))
+            batches = [
+                blocks[i : i + SIMULATION_ROWS]
+                for i in range(0, len(blocks) - SIMULATION_ROWS + 1, SIMULATION_ROWS)
+            ]
+            self._simulation_circuit = fhe.compile_integer_function(
+                self.graph, batches, p_error=p_error, global_p_error=global_p_error, execution=False
+            )
         return self.fhe_circuit
 
     def _check_lookup_precision(self) -> None:
@@ -215,6 +222,28 @@ class QuantizedModule:
                     f"lookups take at most {MAX_LOOKUP_BIT_WIDTH} bits. Lower n_bits or set "
                     "rounding_threshold_bits (e.g. 6) to round accumulators before their lookup"
                 )
+
+    def _run_codes(self, q_x: np.ndarray, mode: str) -> np.ndarray:
+        """The one way rows go through the model: the clear graph takes every row at once; a circuit takes
+        its rows per call, counted on a progress bar (see :mod:`veil._progress`).
+
+        Encrypted rows take a second or so each, so their bar shows from the start; simulation runs
+        about 2,600 rows a second, so its bar shows only on a run that lasts over a second. Key
+        generation, the first time a circuit executes, shows when it takes over a second as well.
+        """
+        if mode == "disable":
+            return np.asarray(self.graph(q_x.astype(np.int64)), dtype=np.int64)
+        circuit = self._compiled_circuit(mode)
+        if mode == "simulate":
+            if q_x.shape[0] > 1 and self._simulation_circuit is not None:
+                circuit = self._simulation_circuit
+            run, label, delay = circuit.simulate, "FHE simulation", SLOW_STEP_SECONDS
+        else:
+            with stage("key generation", delay=SLOW_STEP_SECONDS):
+                circuit.keygen()
+            run, label, delay = circuit.encrypt_run_decrypt, "FHE execution", 0.0
+        chunks = map_rows(run, q_x, label, rows_per_call=circuit.input_shape[0], delay=delay)
+        return np.concatenate(chunks, axis=0)
 
     def _compiled_circuit(self, mode: str) -> fhe.FheCircuit:
         if self.fhe_circuit is None:

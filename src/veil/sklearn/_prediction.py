@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
-from tqdm import tqdm
 
 from veil.errors import NotCompiledError
 from veil.fhe import DEFAULT_GLOBAL_P_ERROR, DEFAULT_P_ERROR
@@ -25,7 +24,11 @@ class PredictionMixin:
     """Runs a fitted estimator's ``quantized_module_`` in clear, in simulation or encrypted."""
 
     def _outputs(self, X, fhe, execute_in_fhe) -> np.ndarray:
-        """Float outputs of the integer model (logits for a classifier) on ``X``."""
+        """Float outputs of the integer model (logits for a classifier) on ``X``.
+
+        ``X`` is validated here, the public boundary, and trusted below; the rows go through the module's
+        one prediction path (:meth:`QuantizedModule.forward`), which shows the progress of FHE runs.
+        """
         check_is_fitted(self)
         mode = _fhe_mode(fhe, execute_in_fhe)
         module = self.quantized_module_
@@ -34,13 +37,7 @@ class PredictionMixin:
                 f"{type(self).__name__} is not compiled: call compile(X_train) before predicting with "
                 f"fhe={mode!r}"
             )
-        q_x = module.quantize_input(self._check_inputs(X, reset=False))
-        if mode == "execute":
-            rows = tqdm(range(len(q_x)), desc="FHE execution", unit="row", disable=len(q_x) < 2)
-            q_y = np.concatenate([module.quantized_forward(q_x[i : i + 1], fhe="execute") for i in rows])
-        else:
-            q_y = module.quantized_forward(q_x, fhe=mode)
-        return module.dequantize_output(q_y)
+        return module.forward(self._check_inputs(X, reset=False), fhe=mode, check_input=False)
 
     def compile(
         self,
@@ -68,7 +65,7 @@ class PredictionMixin:
         check_is_fitted(self)
         X = self._check_inputs(X, reset=False)
         return self.quantized_module_.compile(
-            X, p_error=p_error, global_p_error=global_p_error, verbose=verbose
+            X, p_error=p_error, global_p_error=global_p_error, verbose=verbose, check_input=False
         )
 
     @property

@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, r2_score
+from skorch.callbacks import Callback
 from torch import nn
 
+from veil._progress import progress_bar
 from veil.qat import (
     LEARNED_SCALES_PATTERN,
     GradualAccumulatorBudget,
@@ -20,10 +22,13 @@ from veil.qat import (
 
 from ._params import TrainingPlan
 
-__all__ = ["FloatReference", "new_quantized_net", "score", "train"]
+__all__ = ["FloatReference", "TrainingProgress", "new_quantized_net", "score", "train"]
 
 #: Width of the float reference's hidden layers, at least: scikit-learn's MLP default.
 REFERENCE_MIN_WIDTH = 100
+# tqdm's default line without the rate, so that the epoch's loss and budget fit in 80 columns.
+_TRAINING_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+_LOSSES = {"train_loss": "loss", "valid_loss": "valid loss"}
 
 
 class FloatReference(nn.Module):
@@ -50,12 +55,64 @@ class FloatReference(nn.Module):
         return self.layers((x - self.input_offset) / self.input_scale)
 
 
+class TrainingProgress(Callback):
+    """A progress bar over one training's epochs, with the loss and the accumulator budget of the epoch.
+
+    Shown on standard error when progress is (see :func:`veil.set_progress`), except when ``verbose``
+    asks for skorch's own table of epochs, which it would garble.
+    """
+
+    def initialize(self):
+        self.bar_ = None
+        return self
+
+    def on_train_begin(self, net, **kwargs) -> None:
+        label = _training_label(net.module_)
+        self.bar_ = progress_bar(
+            net.max_epochs, label, unit="epoch", shown=not net.verbose, bar_format=_TRAINING_FORMAT
+        )
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        if self.bar_ is not None:
+            self.bar_.set_postfix_str(_epoch_summary(net), refresh=False)
+            self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs) -> None:
+        if self.bar_ is not None:
+            self.bar_.close()
+            self.bar_ = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "bar_": None}  # a live bar is a display, not state
+
+
+def _training_label(module: nn.Module) -> str:
+    """What is trained: the float reference, or the quantized network and its depth."""
+    if isinstance(module, FloatReference):
+        return "training the float reference"
+    n_layers = getattr(module, "n_layers", None)
+    return "training" if n_layers is None else f"training {n_layers} layers"
+
+
+def _epoch_summary(net) -> str:
+    """The last epoch's losses and, for a quantized network, its hidden accumulator budget in bits."""
+    epoch = net.history[-1]
+    parts = [f"{shown} {epoch[name]:.3g}" for name, shown in _LOSSES.items() if name in epoch]
+    budget = getattr(net.module_, "hidden_accum_bits", None)
+    if budget is not None:  # widened by the gradual schedule's slack in the first epochs
+        budget += getattr(net.module_, "budget_slack_bits", 0)
+        parts.append(f"accumulators {budget} bits")
+    return ", ".join(parts)
+
+
 def _callbacks(estimator, quantized: bool):
-    """Veil's schedules (gradual budget, late decay) before the user's callbacks; ``"disable"``: none."""
+    """Veil's schedules (gradual budget, late decay) and progress bar before the user's callbacks;
+    ``"disable"``: none."""
     if isinstance(estimator.callbacks, str):
         return estimator.callbacks
     own = [("accumulator_budget", GradualAccumulatorBudget()), ("lr_decay", LateCosineDecay())]
-    return [*(own if quantized else []), *(estimator.callbacks or [])]
+    progress = ("progress", TrainingProgress())
+    return [*(own if quantized else []), progress, *(estimator.callbacks or [])]
 
 
 def new_quantized_net(estimator, n_outputs: int, module_params: dict, plan: TrainingPlan):
