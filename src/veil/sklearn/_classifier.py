@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import skorch
-from scipy.special import softmax
 from sklearn.base import ClassifierMixin
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import LabelEncoder
@@ -13,6 +12,7 @@ from sklearn.utils.validation import column_or_1d
 from torch import nn
 
 from veil.errors import InputValidationError
+from veil.quantization import class_labels, class_probabilities
 
 from ._base import BaseQuantizedNeuralNet
 
@@ -201,9 +201,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        return softmax(self._outputs(X, fhe, execute_in_fhe), axis=1)
+        return class_probabilities(self._outputs(X, fhe, execute_in_fhe))
 
     def predict(self, X, fhe: str = "disable", *, execute_in_fhe: bool | None = None) -> np.ndarray:
         """Predicted class labels (from ``classes_``); parameters as in :meth:`predict_proba`."""
-        logits = self._outputs(X, fhe, execute_in_fhe)
-        return self.classes_[np.argmax(logits, axis=1)]
+        return class_labels(self._outputs(X, fhe, execute_in_fhe), self.classes_)

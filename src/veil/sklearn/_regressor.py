@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_array
 from torch import nn
 
 from veil.errors import InputValidationError
+from veil.quantization import regression_values
 
 from ._base import BaseQuantizedNeuralNet
 
@@ -79,5 +80,4 @@ class NeuralNetRegressor(MultiOutputMixin, RegressorMixin, BaseQuantizedNeuralNe
         execute_in_fhe : bool, optional
             Deprecated: ``True`` means ``fhe="execute"``.
         """
-        outputs = self._outputs(X, fhe, execute_in_fhe)
-        return outputs[:, 0] if outputs.shape[1] == 1 else outputs
+        return regression_values(self._outputs(X, fhe, execute_in_fhe))
