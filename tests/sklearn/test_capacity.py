@@ -49,8 +49,20 @@ def test_candidates_are_ordered_by_estimated_latency_and_respect_the_budget():
     assert [c.module_params for c in fixed] == [{"n_layers": 2, "n_accum_bits": 6, "n_a_bits": 3}]
     # Budgets below what one input times one weight needs are raised to it.
     assert {c.module_params["n_accum_bits"] for c in candidates(2, None, (3,), lambda a: 6, 32, None)} == {6}
-    assert input_bits_options(None, 8) == (3, 4) and input_bits_options(None, 9) == (3,)
-    assert input_bits_options(5, 2) == (5,) and input_bits_options(None, 2, searching=False) == (3,)
+    # Searched 4-bit inputs only in one-hidden-layer networks.
+    ladder = candidates(None, None, (3, 4), minimum, 32, latency_budget=3.0)
+    assert _bits(ladder, "n_layers", "n_accum_bits", "n_a_bits") == [
+        (2, 4, 3),
+        (2, 5, 3),
+        (2, 5, 4),
+        (3, 5, 3),
+        (2, 6, 3),
+        (2, 6, 4),
+        (4, 5, 3),
+    ]
+    assert _bits(candidates(3, None, (3, 4), minimum, 32, None), "n_a_bits") == [(3,)] * 3
+    assert input_bits_options(None) == (3, 4) and input_bits_options(5) == (5,)
+    assert input_bits_options(None, searching=False) == (3,)
 
 
 def test_tolerance_allows_one_validation_row():

@@ -25,9 +25,8 @@ LOOKUP_SECONDS = {2: 0.007, 3: 0.009, 4: 0.011, 5: 0.026, 6: 0.060, 7: 0.123, 8:
 #: two inputs and depth does not help; at 5 bits (four inputs) a second hidden layer does.
 SEARCHED_N_LAYERS = (2, 3, 4)
 SEARCHED_ACCUM_BITS = (4, 5, 6)
-#: Input and activation bit-widths: 4 is tried too when the data has at most LOW_DIMENSIONAL_FEATURES.
+#: Input and activation bit-widths the search tries; the wider one in one-hidden-layer networks only.
 SEARCHED_A_BITS = (3, 4)
-LOW_DIMENSIONAL_FEATURES = 8
 #: Fewer rows than this and a validation split says nothing: the cheapest candidate is used.
 MIN_SEARCH_ROWS = 60
 VALIDATION_FRACTION = 0.2
@@ -77,7 +76,7 @@ def candidates(
     them) and ``min_accum_bits(a_bits)`` the smallest budget that holds one input times one weight.
     Candidates over ``latency_budget`` (estimated seconds per row) are dropped, except the cheapest. A
     deeper network at 4 bits is not tried (at two inputs per neuron, depth did not help), nor an input
-    wider than a set budget holds.
+    wider than a set budget holds, nor a searched wider input in a deeper network.
     """
     layer_options = SEARCHED_N_LAYERS if n_layers is None else (n_layers,)
     bits_options = SEARCHED_ACCUM_BITS if accum_bits is None else (accum_bits,)
@@ -91,6 +90,11 @@ def candidates(
     }
     if n_layers is None:  # at two inputs per neuron (4 bits), depth did not help
         configurations = {(layers, bits, a) for layers, bits, a in configurations if layers == 2 or bits > 4}
+    if len(a_bits_options) > 1:  # 4-bit activations would leave a second hidden layer's neurons one input
+        narrowest = min(a_bits_options)
+        configurations = {
+            (layers, bits, a) for layers, bits, a in configurations if layers == 2 or a == narrowest
+        }
     found = sorted(
         (
             Candidate(
@@ -105,15 +109,16 @@ def candidates(
     return [found[0], *within]
 
 
-def input_bits_options(n_a_bits: int | None, n_features: int, searching: bool = True) -> tuple[int, ...]:
-    """Input and activation bit-widths to try: the user's, else 3, and 4 too when searching few features.
+def input_bits_options(n_a_bits: int | None, searching: bool = True) -> tuple[int, ...]:
+    """Input and activation bit-widths to try: the user's, else 3, and 4 too when searching.
 
-    With few features a neuron's fan-in matters less than each input's resolution: on circles, 4-bit
-    inputs at 5-bit budgets scored 0.976 where every 3-bit configuration stayed under 0.97.
+    The input grid caps what any network can learn: a float MLP on inputs snapped to a 3-bit grid lost
+    7-18 points on hastie, gaussian quantiles and friedman1, 2-4 on a 4-bit grid
+    (docs/decisions/capacity-search.md).
     """
     if n_a_bits is not None:
         return (n_a_bits,)
-    return SEARCHED_A_BITS if searching and n_features <= LOW_DIMENSIONAL_FEATURES else SEARCHED_A_BITS[:1]
+    return SEARCHED_A_BITS if searching else SEARCHED_A_BITS[:1]
 
 
 def validation_split(X, y, is_classifier: bool, random_state):
@@ -147,7 +152,7 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
 
     user = estimator._module_params({})
     searching = user["n_layers"] is None or user["n_accum_bits"] is None
-    a_bits_options = input_bits_options(user["n_a_bits"], estimator.n_features_in_, searching)
+    a_bits_options = input_bits_options(user["n_a_bits"], searching)
     probes = {
         a_bits: _probe_network(estimator, {**user, "n_a_bits": a_bits}, n_outputs)
         for a_bits in a_bits_options
