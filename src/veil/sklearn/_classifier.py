@@ -41,8 +41,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         Bits of the weights.
     module__n_a_bits : int or None, default=None
         Bits of the inputs and activations. None: 3; when ``fit`` searches (``module__n_layers`` or
-        ``module__n_accum_bits`` left to None) on data with at most 8 features, it tries 4 as well: each
-        input's resolution then matters more than how many inputs a neuron reads.
+        ``module__n_accum_bits`` left to None), it tries 4 as well in one-hidden-layer networks: finer
+        inputs against fewer inputs per neuron.
     module__n_accum_bits : int or None, default=None
         Largest bit-width of any hidden layer's integer accumulator, guaranteed for every input: the
         precision of the table lookups. None: chosen by ``fit``, 4 to 6 bits. Setting both this and
