@@ -147,3 +147,27 @@ def test_make_demo_shows_no_warning_the_user_did_not_cause():
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr, result.stderr
     assert "FHE simulation accuracy" in result.stdout
+
+
+@pytest.mark.parametrize("searched", [False, True], ids=["set-parameters", "capacity-search"])
+def test_fit_warnings_point_at_the_users_call(searched: bool):
+    import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
+
+    from veil.sklearn import NeuralNetClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 3)), np.arange(300) % 2
+    X[0, 1] = 1e4  # an outlier: fit warns about it
+    params = {} if searched else {"module__n_layers": 2, "module__n_accum_bits": 4}
+    model = NeuralNetClassifier(max_epochs=1, random_state=0, **params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+        model.predict(X[:2], execute_in_fhe=False)
+    kinds = {(w.category, Path(w.filename).name) for w in caught}
+    assert (ConvergenceWarning, Path(__file__).name) in kinds  # too few steps for the quantizers' scales
+    assert (UserWarning, Path(__file__).name) in kinds  # the outlier
+    assert (DeprecationWarning, Path(__file__).name) in kinds  # execute_in_fhe
+    veil_warnings = [w for w in caught if w.category in (ConvergenceWarning, DeprecationWarning)]
+    assert {Path(w.filename).name for w in veil_warnings} == {Path(__file__).name}

@@ -14,6 +14,8 @@ import numpy as np
 from concrete import fhe
 from concrete.fhe.dtypes import Integer
 
+from veil._warnings import user_stacklevel
+
 # One table lookup fails with probability 2**-32 (2e-10): a 64-lookup row fails once in ~7e7 rows, far
 # below any quantization error, and concrete's simulation, which models failures, still equals the clear
 # run on every benchmarked test set. Measured on the default digits network (61 five-bit lookups, 7-bit
@@ -281,7 +283,7 @@ def _warn_if_keys_are_large(statistics: CircuitStatistics) -> None:
             f"the compiled circuit's evaluation keys take {size / 1e9:.2f} GB in the server's memory "
             f"({statistics.max_bit_width}-bit values, p_error={statistics.p_error}): key generation will be "
             "slow. Lower the bit-widths, round accumulators (rounding_threshold_bits) or raise p_error",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
 

@@ -23,6 +23,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
+from veil._warnings import user_stacklevel
 from veil.errors import AccumulatorOverflowError
 from veil.quantization._bounds import accumulator_bit_width, max_fitting_inputs, signed_bit_width
 
@@ -388,7 +389,7 @@ class SparseQuantNeuralNetwork(nn.Module):
                 f"quantizers learn their scales (after {ACTIVATION_STATS_STEPS} steps of statistics), which "
                 "costs accuracy: raise max_epochs or lower batch_size",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
 
     def statistics_steps_left(self) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from veil._warnings import user_stacklevel
 from veil.qat import NETWORK_CONSTRAINTS
 from veil.qat._params import MAX_QUANT_BITS, MIN_QUANT_BITS, IntegerInterval, ModuleClass
 
@@ -146,5 +147,5 @@ def _warn_about_outliers(X: np.ndarray, offset: np.ndarray, scale: np.ndarray) -
             f"{deviations[row, feature]:.0f} deviations); the input quantizer clips them to the edge of its "
             "range: check the data for errors",
             UserWarning,
-            stacklevel=4,  # the user's call to fit
+            stacklevel=user_stacklevel(),
         )

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from veil._warnings import user_stacklevel
 from veil.errors import NotCompiledError
 from veil.fhe import DEFAULT_GLOBAL_P_ERROR, DEFAULT_P_ERROR
 from veil.quantization import check_fhe_mode
@@ -130,7 +131,7 @@ def _fhe_mode(fhe, execute_in_fhe) -> str:
         warnings.warn(
             "execute_in_fhe is deprecated: use fhe='execute' (or fhe='disable')",
             DeprecationWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
         if fhe != "disable":
             raise ValueError(f"give fhe or execute_in_fhe, not both (got fhe={fhe!r})")
