@@ -181,7 +181,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
         normalization = input_normalization(X, self.input_normalization)
         with seeded_torch(self.random_state), one_torch_thread():
             report, net = search_capacity(self, X, y_fit, n_outputs, plan, normalization, **fit_params)
-            if net is None:  # trained again on every row
+            if net is None:  # nothing searched: one configuration, trained on every row
                 net = new_quantized_net(self, n_outputs, self._module_params(report.chosen), plan)
                 train(net, X, y_fit, normalization, **fit_params)
                 self.on_train_end(net, X, y_fit)

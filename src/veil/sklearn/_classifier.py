@@ -26,9 +26,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     and encrypted. Out of the box ``fit`` also decides how much capacity the data needs: it holds out 20%
     of the rows, trains a float MLP on the rest as the reference, and tries depths and hidden accumulator
     budgets (the lookup precision, the main lever on encrypted latency) by increasing estimated latency,
-    keeping the first whose validation score is within ``accuracy_tolerance`` of the reference's. Under
-    2,000 rows the chosen network then trains again on every row. ``capacity_`` reports what was
-    measured and chosen.
+    keeping the first whose validation score is within ``accuracy_tolerance`` of the reference's (that
+    network, as measured, is the one kept). ``capacity_`` reports what was measured and chosen.
 
     Parameters
     ----------
