@@ -1,6 +1,7 @@
 """The data-dependent defaults: capacity search, input normalization, target scaling, parameter checks."""
 
 import io
+import math
 import warnings
 
 import numpy as np
@@ -131,6 +132,11 @@ def test_batch_size_grows_past_a_thousand_rows():
     large = resolve_training(None, 50, 20000)
     assert large.steps_per_epoch <= 64 and large.batch_size == 313
     assert resolve_training(32, 50, 20000).batch_size == 32
+    # Small data: the batch shrinks until a search candidate (80% of the rows) trains 600 steps.
+    iris = resolve_training(None, 50, 112)
+    assert iris.batch_size == 7 and math.ceil(89 / 7) * 50 >= 600
+    assert resolve_training(None, 3, 112).batch_size == 4  # never below 4
+    assert resolve_training(3, 50, 112).batch_size == 3  # a set batch size stays
 
 
 def test_regressor_predicts_in_the_targets_units():

@@ -16,6 +16,8 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
+from ._params import VALIDATION_FRACTION
+
 __all__ = ["LOOKUP_SECONDS", "Candidate", "CapacityReport", "candidates", "search_capacity"]
 
 #: Seconds per table lookup by the bit-width it reads, amortized over 64 parallel lookups on a 2-core
@@ -29,7 +31,6 @@ SEARCHED_ACCUM_BITS = (4, 5, 6)
 SEARCHED_A_BITS = (3, 4)
 #: Fewer rows than this and a validation split says nothing: the cheapest candidate is used.
 MIN_SEARCH_ROWS = 60
-VALIDATION_FRACTION = 0.2
 
 
 def estimated_seconds(n_hidden_neurons: int, n_hidden_layers: int, accum_bits: int) -> float:

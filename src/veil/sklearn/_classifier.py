@@ -72,8 +72,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     max_epochs : int, default=50
     batch_size : int or None, default=None
         None: 16 rows, more past 1,024 training rows so that an epoch is at most 64 optimizer steps (fit
-        time then stops growing with the rows). Training needs more than 300 optimizer steps in all for
-        the quantizers to learn their scales; ``fit`` warns (``ConvergenceWarning``) when it ran fewer.
+        time then stops growing with the rows), fewer (down to 4) on data so small that training would
+        run under 600 steps. Training needs more than 300 optimizer steps in all for the quantizers to
+        learn their scales; ``fit`` warns (``ConvergenceWarning``) when it ran fewer.
     iterator_train__shuffle : bool, default=True
         Shuffle the training rows at every epoch.
     train_split : callable or None, default=None

@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from veil._warnings import user_stacklevel
 from veil.qat import NETWORK_CONSTRAINTS
+from veil.qat._defaults import ACTIVATION_STATS_STEPS
 from veil.qat._params import MAX_QUANT_BITS, MIN_QUANT_BITS, IntegerInterval, ModuleClass
 
 __all__ = ["ESTIMATOR_CONSTRAINTS", "TrainingPlan", "input_normalization", "resolve_training"]
@@ -29,6 +30,14 @@ __all__ = ["ESTIMATOR_CONSTRAINTS", "TrainingPlan", "input_normalization", "reso
 # thousand steps (and the quantizers far more than their 300 statistics steps).
 MAX_STEPS_PER_EPOCH = 64
 MIN_BATCH_SIZE = 16
+# On small data the batch shrinks (down to SMALL_DATA_MIN_BATCH_SIZE) until training has MIN_TRAINING_STEPS:
+# the quantizers collect statistics for 300 steps, then need as many to learn their scales. Counted on
+# the rows a capacity-search candidate trains on (VALIDATION_FRACTION held out). Iris' candidates ran 300
+# steps at batch 16 and scored 0.868, against 0.974 for a network trained 350 steps.
+MIN_TRAINING_STEPS = 2 * ACTIVATION_STATS_STEPS
+SMALL_DATA_MIN_BATCH_SIZE = 4
+#: Share of the rows the capacity search holds out to validate its candidates.
+VALIDATION_FRACTION = 0.2
 
 
 class TorchClass(ModuleClass):
@@ -106,9 +115,14 @@ class TrainingPlan:
 
 
 def resolve_training(batch_size: int | None, max_epochs: int, n_rows: int) -> TrainingPlan:
-    """The batch size (``None``: 16, larger past 1,024 rows so an epoch is at most 64 steps)."""
+    """The batch size (``None``: 16, larger past 1,024 rows so an epoch is at most 64 steps, smaller on
+    data too small for ``MIN_TRAINING_STEPS``)."""
     if batch_size is None:
         batch_size = max(MIN_BATCH_SIZE, math.ceil(n_rows / MAX_STEPS_PER_EPOCH))
+        trained_rows = math.floor(n_rows * (1 - VALIDATION_FRACTION))
+        if math.ceil(trained_rows / batch_size) * max_epochs < MIN_TRAINING_STEPS:
+            fitting = trained_rows * max_epochs // MIN_TRAINING_STEPS
+            batch_size = max(SMALL_DATA_MIN_BATCH_SIZE, min(batch_size, fitting))
     return TrainingPlan(batch_size, math.ceil(n_rows / batch_size), max_epochs)
 
 
