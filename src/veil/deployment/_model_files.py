@@ -25,7 +25,7 @@ from scipy.special import softmax
 from .. import fhe
 from .._serialization import read_file, write_file
 from ..errors import EncryptedDataError, NotCompiledError, VeilError
-from ..quantization import QuantizedModule, as_float_rows
+from ..quantization import QuantizedModule, as_input_rows
 from ._messages import (
     CLIENT_FILE,
     CLIENT_KIND,
@@ -152,10 +152,9 @@ class FHEModelClient:
         """The id the server gives these evaluation keys: their SHA-256."""
         return key_id_of(self.get_serialized_evaluation_keys())
 
-    def quantize_encrypt_serialize(self, X) -> bytes:
-        """Validate float rows, encode them, encrypt each row, and pack them in one message."""
-        X = as_float_rows(X, self.input_encoder.row_shape, "X", min_rows=1)
-        codes = self.input_encoder.encode(X)
+    def quantize_encrypt_serialize(self, *X) -> bytes:
+        """Validate float rows (one array per graph input), encode them, encrypt each row, pack them."""
+        codes = self.input_encoder.encode(*as_input_rows(self.input_encoder, X, "X", min_rows=1))
         ciphertexts = [self._fhe.encrypt(codes[i : i + 1]) for i in range(len(codes))]
         return pack_rows(ENCRYPTED_INPUT_KIND, self.model_id, self.key_id, ciphertexts)
 
