@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from benchmarks.pbs import floor_seconds
+
 SEED = 0
 BITS = 3
 EPOCHS = 20
@@ -63,8 +65,14 @@ def train_classifier(model, X, y, epochs: int):
     return model.eval()
 
 
-def benchmark_digits_cnn(n_encrypted_rows: int = 3, bits: int = BITS, epochs: int = EPOCHS) -> dict:
-    """Train, compile and run the digits CNN; every figure of the returned row comes from this run."""
+def benchmark_digits_cnn(
+    n_encrypted_rows: int = 3, bits: int = BITS, epochs: int = EPOCHS, costs: dict[int, float] | None = None
+) -> dict:
+    """Train, compile and run the digits CNN; every figure of the returned row comes from this run.
+
+    ``costs`` (seconds per lookup by bit-width, :func:`benchmarks.pbs.lookup_cost_table`) prices the
+    circuit's lookups as ``floor_seconds``; without it the floor is not computed (``None``).
+    """
     import torch
 
     from veil.torch import compile_brevitas_qat_model
@@ -107,21 +115,24 @@ def benchmark_digits_cnn(n_encrypted_rows: int = 3, bits: int = BITS, epochs: in
         "keygen_seconds": keygen_seconds,
         "seconds_per_image": float(np.median(timings)),
         "encrypted_rows": n_encrypted_rows,
+        "floor_seconds": None if costs is None else floor_seconds(statistics, costs),
         **statistics.to_dict(),
     }
 
 
 def markdown(row: dict) -> str:
-    """One table for the bench report."""
-    keys = row["evaluation_key_bytes"]
+    """One table for the bench report; figures concrete or the cost table could not give read ``unknown``."""
+    keys, floor = row["evaluation_key_bytes"], row.get("floor_seconds")
     return "\n".join(
         [
-            "| model | accuracy (Brevitas) | s/image | keygen s | keys MB sent | lookups by bits | PBS |",
-            "|---|---|---|---|---|---|---|",
+            "| model | accuracy (Brevitas) | s/image | floor s | keygen s | keys MB sent | lookups by bits | "
+            "PBS | enc == clear |",
+            "|---|---|---|---|---|---|---|---|---|",
             f"| {row['model']} | {row['accuracy']:.3f} ({row['brevitas_accuracy']:.3f}) | "
-            f"{row['seconds_per_image']:.2f} | {row['keygen_seconds']:.1f} | "
-            f"{'unknown' if keys is None else f'{keys / 1e6:.0f}'} | {row['table_lookups_by_bit_width']} | "
-            f"{row['programmable_bootstrap_count']} |",
+            f"{row['seconds_per_image']:.2f} | {'unknown' if floor is None else f'{floor:.2f}'} | "
+            f"{row['keygen_seconds']:.1f} | {'unknown' if keys is None else f'{keys / 1e6:.0f}'} | "
+            f"{row['table_lookups_by_bit_width']} | {row['programmable_bootstrap_count']} | "
+            f"{row['execute_equals_clear']} |",
         ]
     )
 
