@@ -124,6 +124,7 @@ def benchmark_digits_cnn(
     n_encrypted_rows: int = 3,
     epochs: int = EPOCHS,
     costs: dict[int, float] | None = None,
+    seed: int = SEED,
     **design,
 ) -> dict:
     """Train, compile and run the digits CNN; every figure of the returned row comes from this run.
@@ -131,14 +132,15 @@ def benchmark_digits_cnn(
     ``costs`` (seconds per lookup by bit-width, :func:`benchmarks.pbs.lookup_cost_table`) prices the
     circuit's lookups as ``floor_seconds``; without it the floor is not computed (``None``). With
     ``n_encrypted_rows=0`` nothing is encrypted (keygen and seconds per image are ``None``): compare
-    designs by their lookups and floor. ``design`` overrides :func:`digits_cnn`'s arguments.
+    designs by their lookups and floor. ``seed`` seeds torch (the split stays the same); ``design``
+    overrides :func:`digits_cnn`'s arguments.
     """
     import torch
 
     from veil.torch import compile_brevitas_qat_model
 
     X_train, X_test, y_train, y_test = _digits()
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     torch.set_num_threads(1)  # small batches: one thread trains fastest and leaves the other core free
     started = time.perf_counter()
     model, masks = digits_cnn(**design)
@@ -223,6 +225,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=3, help="encrypted images to time (0: simulate only)")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--seed", type=int, default=SEED, help="torch seed (the split does not change)")
     parser.add_argument("--floor", action="store_true", help="measure lookup costs and price the floor")
     parser.add_argument("--channels", type=int, nargs="+", default=CHANNELS, help="one or two convolutions")
     parser.add_argument("--activation-bits", type=int, default=ACTIVATION_BITS)
@@ -232,7 +235,7 @@ def main(argv=None) -> None:
     costs = lookup_cost_table() if arguments.floor else None
     design = {name: getattr(arguments, name) for name in DESIGN}
     design = {name: tuple(value) if isinstance(value, list) else value for name, value in design.items()}
-    row = benchmark_digits_cnn(arguments.rows, arguments.epochs, costs, **design)
+    row = benchmark_digits_cnn(arguments.rows, arguments.epochs, costs, arguments.seed, **design)
     print(json.dumps(row, indent=2))
     print(markdown(row))
     if not row["clear_equals_simulate"] or row["execute_equals_clear"] is False:
