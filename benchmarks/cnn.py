@@ -201,12 +201,13 @@ def _model_name(design: dict) -> str:
     )
 
 
+def figure(value: float | None, digits: int = 2, scale: float = 1.0) -> str:
+    """``value / scale`` with ``digits`` decimals, or ``unknown`` for a figure that could not be had."""
+    return "unknown" if value is None else f"{value / scale:.{digits}f}"
+
+
 def markdown(row: dict) -> str:
     """One table for the bench report; figures concrete or the cost table could not give read ``unknown``."""
-
-    def figure(value, digits: int = 2, scale: float = 1.0) -> str:
-        return "unknown" if value is None else f"{value / scale:.{digits}f}"
-
     return "\n".join(
         [
             "| model | accuracy (Brevitas) | s/image | floor s | keygen s | keys MB sent | lookups by bits | "

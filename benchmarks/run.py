@@ -134,7 +134,7 @@ def _markdown(report: dict) -> str:
             f"| {row['dataset']} | {row['hidden_neurons']} | {row['float_mlp_score']:.3f} | "
             f"{row['clear_score']:.3f} | {row['simulated_score']:.3f} | {delta:+.1f} | "
             f"{row['encrypted_seconds_per_row']:.2f} | {row['first_encrypted_row_seconds']:.2f} | "
-            f"{_figure(row['floor_seconds'])} | {_figure(ratio)} | {row['keygen_seconds']:.1f} | "
+            f"{cnn.figure(row['floor_seconds'])} | {cnn.figure(ratio)} | {row['keygen_seconds']:.1f} | "
             f"{row['serialized_evaluation_key_bytes'] / 1e6:.0f} / {row['server_key_bytes'] / 1e6:.0f} | "
             f"{row['max_bit_width']} | "
             f"{row['table_lookups_by_bit_width']} | {row['programmable_bootstrap_count']} | "
@@ -143,10 +143,6 @@ def _markdown(report: dict) -> str:
     if report.get("cnn") is not None:
         lines += ["", "## Digits CNN (Brevitas QAT)", "", cnn.markdown(report["cnn"])]
     return "\n".join(lines) + "\n"
-
-
-def _figure(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:.2f}"
 
 
 def _plot(report: dict, path: Path) -> None:
