@@ -1,10 +1,10 @@
 """The digits CNN (Brevitas QAT) for ``make bench``: accuracy, lookups, keys and encrypted seconds per image.
 
 The network is written for FHE (the measurements behind it: ``docs/decisions/digits-cnn.md``): one
-4x4 stride-2 convolution of 32 channels leaves 3x3 positions (the receptive field of a 3x3 convolution
-and a 2x2 pool, without the pool's two extra accumulator bits), and a linear layer reads all 288
+4x4 stride-2 convolution of 28 channels leaves 3x3 positions (the receptive field of a 3x3 convolution
+and a 2x2 pool, without the pool's two extra accumulator bits), and a linear layer reads all 252
 activations. Every accumulator is kept small by construction (:mod:`benchmarks._accumulator_masks`), so
-no lookup needs a rounding bootstrap: 288 lookups of 4 bits, one per activation. Run it alone with
+no lookup needs a rounding bootstrap: 252 lookups of 4 bits, one per activation. Run it alone with
 ``python -m benchmarks.cnn``; ``benchmarks/run.py`` calls :func:`benchmark_digits_cnn`.
 """
 
@@ -25,7 +25,7 @@ EPOCHS = 30
 INPUT_BITS = 2
 ACTIVATION_BITS = 3
 WEIGHT_BITS = 2  # ternary
-CHANNELS = (32,)
+CHANNELS = (28,)
 # The convolution's accumulator is what its lookups read (4 bits: 11 ms a lookup on 2 cores, 5 bits 26);
 # the output accumulator is decrypted without a lookup, and a wider one did not change concrete's cost.
 ACCUMULATOR_BITS = (4, 10)

@@ -46,7 +46,7 @@ def test_default_design_is_one_strided_convolution_with_one_budget_per_layer():
     assert [type(step).__name__ for step in model] == [
         "QuantIdentity", "QuantConv2d", "QuantReLU", "Flatten", "QuantLinear"
     ]  # fmt: skip
-    assert (model[1].stride, model[1].out_channels, model[4].in_features) == ((2, 2), 32, 288)
+    assert (model[1].stride, model[1].out_channels, model[4].in_features) == ((2, 2), 28, 252)
     assert [layer.budget_bits for layer in masks.layers] == [4, 10]
     with pytest.raises(ValueError, match=r"one budget per layer \(3\), got \(5, 7\)"):
         digits_cnn(channels=(4, 8), accumulator_bits=(5, 7))
