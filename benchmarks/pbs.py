@@ -40,10 +40,15 @@ def lookup_cost_table(bit_widths=range(2, 9)) -> dict[int, float]:
     return {bits: lookup_seconds(bits) for bits in bit_widths}
 
 
-def floor_seconds(statistics, costs: dict[int, float]) -> float:
+def floor_seconds(statistics, costs: dict[int, float]) -> float | None:
     """The least an evaluation can cost: its lookups priced at the micro-benchmark's rate.
 
-    Rounding bootstraps, when there are any, are priced as the cheapest lookup: a lower bound.
+    Rounding bootstraps, when there are any, are priced as the cheapest lookup: a lower bound. ``None``
+    when the floor cannot be priced: a lookup wider than the measured ones, or a bootstrap count concrete
+    could not report.
     """
-    lookups = sum(count * costs[bits] for bits, count in statistics.table_lookups_by_bit_width.items())
-    return float(lookups + statistics.rounding_bootstrap_count * min(costs.values()))
+    lookups = statistics.table_lookups_by_bit_width
+    if statistics.rounding_bootstrap_count is None or not set(lookups) <= set(costs):
+        return None
+    priced = sum(count * costs[bits] for bits, count in lookups.items())
+    return float(priced + statistics.rounding_bootstrap_count * min(costs.values()))

@@ -1,4 +1,5 @@
-"""``make bench``: accuracy, cost and encrypted latency of the built-in networks on bundled datasets.
+"""``make bench``: accuracy, cost and encrypted latency of the built-in networks on bundled datasets,
+and of the digits CNN (Brevitas QAT, :mod:`benchmarks.cnn`).
 
 Writes ``benchmarks/results/<date>.json`` and ``.md`` and an accuracy-vs-latency plot. Every number
 comes from this run, including the per-lookup costs the floor is computed from.
@@ -25,6 +26,7 @@ from sklearn.datasets import (
     make_moons,
 )
 
+from benchmarks import cnn
 from benchmarks._common import RESULTS, SEED, machine, score, split_dataset
 from benchmarks.pbs import floor_seconds, lookup_cost_table
 
@@ -132,12 +134,14 @@ def _markdown(report: dict) -> str:
             f"| {row['dataset']} | {row['hidden_neurons']} | {row['float_mlp_score']:.3f} | "
             f"{row['clear_score']:.3f} | {row['simulated_score']:.3f} | {delta:+.1f} | "
             f"{row['encrypted_seconds_per_row']:.2f} | {row['first_encrypted_row_seconds']:.2f} | "
-            f"{row['floor_seconds']:.2f} | {ratio:.2f} | {row['keygen_seconds']:.1f} | "
+            f"{cnn.figure(row['floor_seconds'])} | {cnn.figure(ratio)} | {row['keygen_seconds']:.1f} | "
             f"{row['serialized_evaluation_key_bytes'] / 1e6:.0f} / {row['server_key_bytes'] / 1e6:.0f} | "
             f"{row['max_bit_width']} | "
             f"{row['table_lookups_by_bit_width']} | {row['programmable_bootstrap_count']} | "
             f"{row['encrypted_equals_simulated']} |"
         )
+    if report.get("cnn") is not None:
+        lines += ["", "## Digits CNN (Brevitas QAT)", "", cnn.markdown(report["cnn"])]
     return "\n".join(lines) + "\n"
 
 
@@ -151,6 +155,9 @@ def _plot(report: dict, path: Path) -> None:
     for row in report["datasets"]:
         axis.scatter(row["encrypted_seconds_per_row"], row["simulated_score"], label=row["dataset"])
         axis.scatter(row["encrypted_seconds_per_row"], row["float_mlp_score"], marker="x", color="gray")
+    if report.get("cnn") is not None:
+        row = report["cnn"]
+        axis.scatter(row["seconds_per_image"], row["accuracy"], marker="s", label="digits CNN (QAT)")
     axis.set_xscale("log")
     axis.set_xlabel("encrypted seconds per row (log)")
     axis.set_ylabel("test score (dots: Veil simulated, crosses: float MLP)")
@@ -163,6 +170,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", nargs="*", default=None, help="subset of datasets to run")
     parser.add_argument("--encrypted-rows", type=int, default=5)
+    parser.add_argument("--skip-cnn", action="store_true", help="leave out the digits CNN")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -174,20 +182,32 @@ def main(argv=None) -> int:
         print(f"[bench] {name} ...", flush=True)
         rows.append(benchmark_dataset(name, *datasets[name], costs, args.encrypted_rows))
         print(json.dumps(rows[-1]), flush=True)
-    date = datetime.date.today().isoformat()
+    cnn_row = None
+    if not args.skip_cnn:
+        print("[bench] digits CNN ...", flush=True)
+        cnn_row = cnn.benchmark_digits_cnn(args.encrypted_rows, costs=costs)
+        print(json.dumps(cnn_row), flush=True)
     report = {
-        "date": date,
+        "date": datetime.date.today().isoformat(),
         "machine": machine(),
         "lookup_seconds": {str(bits): seconds for bits, seconds in costs.items()},
         "datasets": rows,
+        "cnn": cnn_row,
         "total_seconds": time.perf_counter() - started,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{date}.json").write_text(json.dumps(report, indent=2))
-    (RESULTS / f"{date}.md").write_text(_markdown(report))
-    _plot(report, RESULTS / f"{date}.png")
+    write_report(report, RESULTS)
     print(_markdown(report))
     return 0
+
+
+def write_report(report: dict, directory: Path) -> list[Path]:
+    """``<date>.json``, ``<date>.md`` and ``<date>.png`` in ``directory`` (created if missing)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / f"{report['date']}{suffix}" for suffix in (".json", ".md", ".png")]
+    paths[0].write_text(json.dumps(report, indent=2))
+    paths[1].write_text(_markdown(report))
+    _plot(report, paths[2])
+    return paths
 
 
 if __name__ == "__main__":

@@ -1,12 +1,18 @@
 """The ``make bench-accuracy`` suite covers the shapes users bring, deterministically, in both variants."""
 
+import json
+
 import numpy as np
 import pytest
+from benchmarks import run
 from benchmarks._accuracy_report import summarize
 from benchmarks._common import score, split_dataset
+from benchmarks.pbs import floor_seconds
 from benchmarks.suite import PROBLEMS, problems_by_name
 from sklearn.metrics import r2_score
 from sklearn.preprocessing import StandardScaler
+
+from veil.fhe import CircuitStatistics
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +92,52 @@ def test_summary_reports_worst_gap_tolerance_and_raw_minus_scaled():
     assert (summary["median_gap"], summary["within_tolerance"], summary["rows"]) == (-1.0, 2, 3)
     assert summary["raw_minus_scaled"] == {"a": pytest.approx(-10.0)}
     assert summarize(rows)["errors"] == ["c (raw): ValueError: x"]
+
+
+def _statistics(lookups: dict[int, int], rounding_bootstraps: int | None) -> CircuitStatistics:
+    total = None if rounding_bootstraps is None else sum(lookups.values()) + rounding_bootstraps
+    return CircuitStatistics(
+        max_bit_width=max(lookups),
+        table_lookups_by_bit_width=lookups,
+        rounding_bootstrap_count=rounding_bootstraps,
+        programmable_bootstrap_count=total,
+        evaluation_key_bytes=None,
+        server_key_bytes=None,
+        complexity=None,
+        p_error=None,
+        global_p_error=None,
+    )
+
+
+def test_floor_prices_lookups_and_is_unknown_when_it_cannot_be_priced():
+    costs = {4: 0.01, 5: 0.03}
+    # Rounding bootstraps are priced as the cheapest lookup.
+    expected = 10 * 0.01 + 2 * 0.03 + 3 * 0.01
+    assert floor_seconds(_statistics({4: 10, 5: 2}, 3), costs) == pytest.approx(expected)
+    assert floor_seconds(_statistics({4: 10, 11: 2}, 0), costs) is None  # no measured cost for 11 bits
+    assert floor_seconds(_statistics({4: 10}, None), costs) is None  # bootstrap count unknown
+
+
+def test_bench_report_holds_the_digits_cnn_row(tmp_path):
+    statistics = _statistics({4: 72, 5: 32}, 0).to_dict()
+    dataset = {"dataset": "iris", "hidden_neurons": 32, "float_mlp_score": 1.0, "clear_score": 0.95,
+               "simulated_score": 0.95, "encrypted_seconds_per_row": 0.25, "first_encrypted_row_seconds": 0.7,
+               "floor_seconds": None, "seconds_over_floor": None, "keygen_seconds": 1.5,
+               "serialized_evaluation_key_bytes": 25e6, "server_key_bytes": 112e6, "max_bit_width": 4,
+               "table_lookups_by_bit_width": {"4": 17}, "programmable_bootstrap_count": 17,
+               "encrypted_equals_simulated": True}  # fmt: skip
+    cnn_row = {"model": "digits CNN, Brevitas QAT", "accuracy": 0.962, "brevitas_accuracy": 0.964,
+               "seconds_per_image": 2.345, "floor_seconds": 1.6, "keygen_seconds": 12.0,
+               "execute_equals_clear": True, **statistics}  # fmt: skip
+    report = {"date": "2026-01-02", "machine": "test", "lookup_seconds": {"4": 0.011}, "datasets": [dataset],
+              "cnn": cnn_row, "total_seconds": 1.0}  # fmt: skip
+    json_path, markdown_path, plot_path = run.write_report(report, tmp_path / "results")
+    assert json.loads(json_path.read_text())["cnn"]["table_lookups_by_bit_width"] == {"4": 72, "5": 32}
+    markdown = markdown_path.read_text()
+    assert "| digits CNN, Brevitas QAT | 0.962 (0.964) | 2.35 | 1.60 | 12.0 | unknown | " in markdown
+    assert "{'4': 72, '5': 32} | 104 | True |" in markdown
+    assert "| iris | 32 | 1.000 | 0.950 | 0.950 | -5.0 | 0.25 | 0.70 | unknown | unknown | 1.5 |" in markdown
+    assert plot_path.stat().st_size > 0
+    # Without the CNN (make bench --skip-cnn) the report has no CNN section.
+    report["cnn"] = None
+    assert "Digits CNN" not in run.write_report(report, tmp_path / "results")[1].read_text()

@@ -27,7 +27,7 @@ from .._serialization import read_file, write_file
 from ..errors import EncryptedDataError, NotCompiledError, VeilError
 from ..quantization import (
     QuantizedModule,
-    as_float_rows,
+    as_input_rows,
     class_labels,
     class_probabilities,
     regression_values,
@@ -159,10 +159,9 @@ class FHEModelClient:
         """The id the server gives these evaluation keys: their SHA-256."""
         return key_id_of(self.get_serialized_evaluation_keys())
 
-    def quantize_encrypt_serialize(self, X) -> bytes:
-        """Validate float rows, encode them, encrypt each row, and pack them in one message."""
-        X = as_float_rows(X, self.input_encoder.row_shape, "X", min_rows=1)
-        codes = self.input_encoder.encode(X)
+    def quantize_encrypt_serialize(self, *X) -> bytes:
+        """Validate float rows (one array per graph input), encode them, encrypt each row, pack them."""
+        codes = self.input_encoder.encode(*as_input_rows(self.input_encoder, X, "X", min_rows=1))
         ciphertexts = map_rows(self._fhe.encrypt, codes, "encryption", delay=SLOW_STEP_SECONDS)
         return pack_rows(ENCRYPTED_INPUT_KIND, self.model_id, self.key_id, ciphertexts)
 

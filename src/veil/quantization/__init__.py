@@ -3,7 +3,14 @@
 from ._bits import DEFAULT_MODEL_BITS, RoundingPolicy, get_n_bits_dict, parse_rounding_threshold_bits
 from ._bounds import bit_width_of_range, integer_range
 from ._converter import ONNXConverter, PostTrainingAffineQuantization, PostTrainingQATImporter
-from ._module import FHE_MODES, QuantizedModule, as_float_array, as_float_rows, check_fhe_mode
+from ._module import (
+    FHE_MODES,
+    QuantizedModule,
+    as_float_array,
+    as_float_rows,
+    as_input_rows,
+    check_fhe_mode,
+)
 from ._predictions import class_labels, class_probabilities, regression_values
 from ._quantizers import UniformQuantizer
 
@@ -18,6 +25,7 @@ __all__ = [
     "UniformQuantizer",
     "as_float_array",
     "as_float_rows",
+    "as_input_rows",
     "bit_width_of_range",
     "check_fhe_mode",
     "class_labels",

@@ -268,19 +268,27 @@ class QuantizedModule:
 
     # -- validation --------------------------------------------------------------------------------
     def _validate_input(self, xs: tuple) -> list[np.ndarray]:
-        joint = isinstance(self.input_encoder, JointInputEncoder)
-        shapes = self.input_encoder.row_shapes if joint else [self.input_encoder.row_shape]
-        if len(xs) != len(shapes):
-            raise InputValidationError(f"the model takes {len(shapes)} input array(s), got {len(xs)}")
-        arrays = [
-            as_float_rows(x, shape, f"x[{i}]" if len(xs) > 1 else "x")
-            for i, (x, shape) in enumerate(zip(xs, shapes, strict=True))
-        ]
-        if len({len(array) for array in arrays}) > 1:
-            raise InputValidationError(
-                f"the inputs must have the same number of rows, got {[len(a) for a in arrays]}"
-            )
-        return arrays
+        return as_input_rows(self.input_encoder, xs, "x")
+
+
+def as_input_rows(input_encoder, xs: tuple, name: str, min_rows: int = 0) -> list[np.ndarray]:
+    """One float array per graph input of ``input_encoder``, each checked by :func:`as_float_rows`.
+
+    Errors name the input ``name`` (one input) or ``name[i]`` (several), which must have equal row counts.
+    """
+    joint = isinstance(input_encoder, JointInputEncoder)
+    shapes = input_encoder.row_shapes if joint else [input_encoder.row_shape]
+    if len(xs) != len(shapes):
+        raise InputValidationError(f"the model takes {len(shapes)} input array(s), got {len(xs)}")
+    arrays = [
+        as_float_rows(x, shape, f"{name}[{i}]" if len(xs) > 1 else name, min_rows)
+        for i, (x, shape) in enumerate(zip(xs, shapes, strict=True))
+    ]
+    if len({len(array) for array in arrays}) > 1:
+        raise InputValidationError(
+            f"the inputs must have the same number of rows, got {[len(a) for a in arrays]}"
+        )
+    return arrays
 
 
 def as_float_array(x, name: str) -> np.ndarray:
