@@ -2,8 +2,9 @@
 
 Needs the optional extra ``veil[ray]`` (``veil[dev]`` brings it); skipped without it. The cluster is small
 and bounded: 3 logical CPUs (one per replica, and one free so that ``run_many``'s actors can be placed),
-a 400 MB object store, no dashboard, no usage reporting. It is shut down, with Serve, even when a test or
-the setup fails, and a watchdog ends the run with a traceback if the module hangs.
+a 400 MB object store, no dashboard, no usage reporting, never someone else's cluster. It is shut down,
+with Serve, even when a test or the setup fails, and a watchdog ends the run with a traceback if the module
+hangs.
 """
 
 import faulthandler
@@ -29,6 +30,7 @@ def ray_cluster():
         faulthandler.dump_traceback_later(MODULE_DEADLINE_S, exit=True)
         try:
             ray.init(
+                address="local",  # a cluster of its own, even where RAY_ADDRESS names another
                 num_cpus=REPLICAS + 1,
                 object_store_memory=400 * 1024**2,
                 include_dashboard=False,
