@@ -109,3 +109,29 @@ def test_batch_scoring_of_32_rows_on_ray_equals_simulation(
     probabilities = np.concatenate([owner.deserialize_decrypt_dequantize(result) for result in results])
     assert probabilities.shape == (32, 3)
     np.testing.assert_array_equal(probabilities, compiled_classifier.predict_proba(X, fhe="simulate"))
+
+
+@ray.remote(num_cpus=1)
+class _CpuHolder:
+    """Holds one CPU as long as it lives (an actor given num_cpus explicitly keeps it)."""
+
+    def ready(self) -> bool:
+        return True
+
+
+def test_batch_scoring_on_a_cluster_without_a_free_cpu_stops_with_the_reason(
+    ray_cluster, server_only_dir, key_owners
+):
+    from veil.deployment import run_many
+
+    holders = [_CpuHolder.remote() for _ in range(int(ray.available_resources().get("CPU", 0)))]
+    try:
+        ray.get([holder.ready.remote() for holder in holders], timeout=REQUEST_TIMEOUT_S)
+        keys = key_owners[1].get_serialized_evaluation_keys()
+        with pytest.raises(TimeoutError) as error:
+            run_many(server_only_dir, keys, [], actors=2, start_timeout=3)
+        assert "2 of 2 scoring actors did not start within start_timeout=3 s" in str(error.value)
+        assert "the cluster has 0 free" in str(error.value)
+    finally:
+        for holder in holders:
+            ray.kill(holder)
