@@ -7,6 +7,7 @@ with Serve, even when a test or the setup fails, and a watchdog ends the run wit
 hangs.
 """
 
+import builtins
 import faulthandler
 import logging
 import socket
@@ -27,6 +28,10 @@ MODULE_DEADLINE_S = 900  # about 10x the module's time on a loaded 2-core machin
 def ray_cluster():
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_USAGE_STATS_ENABLED", "0")  # no report sent from a test run
+        # Ray swaps builtins.print for its own (for its progress bars) and leaves it swapped after shutdown;
+        # skorch then prints its epoch tables whatever `verbose` says, in every later test.
+        patch.setenv("RAY_TQDM_PATCH_PRINT", "0")
+        patch.setattr(builtins, "print", builtins.print)
         faulthandler.dump_traceback_later(MODULE_DEADLINE_S, exit=True)
         try:
             ray.init(
