@@ -136,6 +136,14 @@ def key_owners(classifier_dir):
     return owners
 
 
+@pytest.fixture(scope="package")
+def regressor_client(regressor_dir):
+    """A client of the regressor, with its keys: another model's rows and keys, for the refusal tests."""
+    client = FHEModelClient(regressor_dir)
+    client.generate_private_and_evaluation_keys()
+    return client
+
+
 @pytest.fixture(scope="session")
 def service_class():
     """The RunningService class (two conftest modules make `import conftest` ambiguous in test modules)."""

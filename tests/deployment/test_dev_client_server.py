@@ -11,10 +11,8 @@ from veil.sklearn import NeuralNetClassifier
 
 
 @pytest.fixture(scope="module")
-def classifier_client(classifier_dir):
-    client = FHEModelClient(classifier_dir)
-    client.generate_private_and_evaluation_keys()
-    return client
+def classifier_client(key_owners):
+    return key_owners[0]  # keys made once for the package (keygen is the slow part of a client)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +86,13 @@ def test_saving_needs_a_compiled_model_and_does_not_overwrite(
 
 
 def test_bad_inputs_give_clear_errors(
-    classifier_client, classifier_server, regressor_dir, compiled_regressor, iris_rows, tmp_path
+    classifier_client,
+    classifier_server,
+    regressor_client,
+    key_owners,
+    compiled_regressor,
+    iris_rows,
+    tmp_path,
 ):
     keys = classifier_client.get_serialized_evaluation_keys()
     good = classifier_client.quantize_encrypt_serialize(iris_rows[0][:1])
@@ -106,8 +110,7 @@ def test_bad_inputs_give_clear_errors(
         classifier_server.run(good, b"garbage bytes")
 
     # Rows and keys of another model.
-    other = FHEModelClient(regressor_dir)
-    other.generate_private_and_evaluation_keys()
+    other = regressor_client
     other_rows = other.quantize_encrypt_serialize(compiled_regressor[1][:1])
     with pytest.raises(EncryptedDataError, match="was made for model"):
         classifier_server.run(other_rows, keys)
@@ -122,8 +125,8 @@ def test_bad_inputs_give_clear_errors(
         classifier_server.run(relabelled, keys)
 
     # Rows encrypted by another client of the same model, sent with the first client's keys.
-    stranger = FHEModelClient(classifier_server.path)
-    stranger.generate_private_and_evaluation_keys()
+    stranger = key_owners[1]
+    assert stranger.key_id != classifier_client.key_id
     with pytest.raises(EncryptedDataError, match="encrypted under evaluation keys"):
         classifier_server.run(stranger.quantize_encrypt_serialize(iris_rows[0][:1]), keys)
 

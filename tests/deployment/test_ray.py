@@ -1,9 +1,15 @@
 """The service on a local Ray cluster (2 Ray Serve replicas) and batch scoring with Ray actors.
 
-Needs the optional extra ``veil[ray]`` (``ray[serve]`` with ``numpy<2``); skipped without it. Slow (a
-Ray cluster starts, every replica compiles the circuit), hence ``heavy``.
+Needs the optional extra ``veil[ray]`` (``veil[dev]`` brings it); skipped without it. The cluster is small
+and bounded: 3 logical CPUs (one per replica, and one free so that ``run_many``'s actors can be placed),
+a 400 MB object store, no dashboard, no usage reporting, never someone else's cluster. It is shut down,
+with Serve, even when a test or the setup fails, and a watchdog ends the run with a traceback if the module
+hangs.
 """
 
+import builtins
+import faulthandler
+import logging
 import socket
 import urllib.request
 
@@ -13,25 +19,47 @@ import pytest
 ray = pytest.importorskip("ray")
 serve = pytest.importorskip("ray.serve")
 
-pytestmark = pytest.mark.heavy
 REPLICAS = 2
+REQUEST_TIMEOUT_S = 120
+MODULE_DEADLINE_S = 900  # about 10x the module's time on a loaded 2-core machine
 
 
 @pytest.fixture(scope="module")
-def ray_service(server_only_dir, tmp_path_factory):
+def ray_cluster():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_USAGE_STATS_ENABLED", "0")  # no report sent from a test run
+        # Ray swaps builtins.print for its own (for its progress bars) and leaves it swapped after shutdown;
+        # skorch then prints its epoch tables whatever `verbose` says, in every later test.
+        patch.setenv("RAY_TQDM_PATCH_PRINT", "0")
+        patch.setattr(builtins, "print", builtins.print)
+        faulthandler.dump_traceback_later(MODULE_DEADLINE_S, exit=True)
+        try:
+            ray.init(
+                address="local",  # a cluster of its own, even where RAY_ADDRESS names another
+                num_cpus=REPLICAS + 1,
+                object_store_memory=400 * 1024**2,
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+            )
+            yield
+        finally:
+            if ray.is_initialized():  # serve.shutdown would start a cluster to look for Serve in
+                serve.shutdown()
+            ray.shutdown()
+            faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture(scope="module")
+def ray_service(ray_cluster, server_only_dir, tmp_path_factory):
     from veil.deployment import ServiceClient, deploy_on_ray
     from veil.deployment._service import ServiceLimits
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    ray.init(num_cpus=REPLICAS + 1, include_dashboard=False)
-    deploy_on_ray(
-        server_only_dir, tmp_path_factory.mktemp("keys"), REPLICAS, ServiceLimits(cached_keys=2), port=port
-    )
-    yield ServiceClient(f"http://127.0.0.1:{port}", timeout=300)
-    serve.shutdown()
-    ray.shutdown()
+    limits = ServiceLimits(cached_keys=2, run_timeout=REQUEST_TIMEOUT_S)
+    deploy_on_ray(server_only_dir, tmp_path_factory.mktemp("keys"), REPLICAS, limits, port=port)
+    return ServiceClient(f"http://127.0.0.1:{port}", timeout=REQUEST_TIMEOUT_S)
 
 
 def _predict(http, key_id: str, message: bytes, route_by_key: bool) -> tuple[bytes, str]:
@@ -40,7 +68,7 @@ def _predict(http, key_id: str, message: bytes, route_by_key: bool) -> tuple[byt
     request = urllib.request.Request(
         f"{http.url}/predict/{key_id}", data=message, method="POST", headers=headers
     )
-    with urllib.request.urlopen(request, timeout=300) as response:
+    with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
         return response.read(), response.headers["x-veil-replica"]
 
 
@@ -50,7 +78,7 @@ def test_keys_uploaded_through_one_replica_serve_predictions_on_the_other(
     http, owner = ray_service, key_owners[0]
     assert http.health()["status"] == "ok"
     key_id = http.upload_evaluation_keys(owner.get_serialized_evaluation_keys())
-    rows = iris_rows[0][::50]
+    rows = iris_rows[0][100:101]  # one row per request: routing is the point here, not the row count
     message, expected = (
         owner.quantize_encrypt_serialize(rows),
         compiled_classifier.predict_proba(rows, fhe="simulate"),
@@ -75,7 +103,7 @@ def test_keys_uploaded_through_one_replica_serve_predictions_on_the_other(
 
 
 def test_batch_scoring_of_32_rows_on_ray_equals_simulation(
-    ray_service, server_only_dir, key_owners, compiled_classifier, iris_rows
+    ray_cluster, server_only_dir, key_owners, compiled_classifier, iris_rows
 ):
     from veil.deployment import run_many
 
@@ -84,4 +112,31 @@ def test_batch_scoring_of_32_rows_on_ray_equals_simulation(
     messages = [owner.quantize_encrypt_serialize(X[i : i + 4]) for i in range(0, 32, 4)]
     results = run_many(server_only_dir, owner.get_serialized_evaluation_keys(), messages, actors=2)
     probabilities = np.concatenate([owner.deserialize_decrypt_dequantize(result) for result in results])
+    assert probabilities.shape == (32, 3)
     np.testing.assert_array_equal(probabilities, compiled_classifier.predict_proba(X, fhe="simulate"))
+
+
+@ray.remote(num_cpus=1)
+class _CpuHolder:
+    """Holds one CPU as long as it lives (an actor given num_cpus explicitly keeps it)."""
+
+    def ready(self) -> bool:
+        return True
+
+
+def test_batch_scoring_on_a_cluster_without_a_free_cpu_stops_with_the_reason(
+    ray_cluster, server_only_dir, key_owners
+):
+    from veil.deployment import run_many
+
+    holders = [_CpuHolder.remote() for _ in range(int(ray.available_resources().get("CPU", 0)))]
+    try:
+        ray.get([holder.ready.remote() for holder in holders], timeout=REQUEST_TIMEOUT_S)
+        keys = key_owners[1].get_serialized_evaluation_keys()
+        with pytest.raises(TimeoutError) as error:
+            run_many(server_only_dir, keys, [], actors=2, start_timeout=3)
+        assert "2 of 2 scoring actors did not start within start_timeout=3 s" in str(error.value)
+        assert "the cluster has 0 free" in str(error.value)
+    finally:
+        for holder in holders:
+            ray.kill(holder)

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from veil.deployment import FHEModelClient, ServiceError
+from veil.deployment import ServiceError
 from veil.deployment._messages import ENCRYPTED_INPUT_KIND, pack_rows, unpack_rows
 
 MAX_REQUEST_MB = 1
@@ -67,7 +67,7 @@ def _status(call) -> tuple[int, str]:
 
 
 def test_bad_requests_get_clear_4xx_and_the_service_stays_up(
-    service, clients, iris_rows, compiled_regressor, regressor_dir
+    service, clients, iris_rows, compiled_regressor, regressor_client
 ):
     _, http = service
     client, stranger = clients
@@ -92,8 +92,7 @@ def test_bad_requests_get_clear_4xx_and_the_service_stays_up(
     status, detail = _status(lambda: http.run(key_id, stranger.quantize_encrypt_serialize(iris_rows[0][:1])))
     assert status == 422 and "encrypted under evaluation keys" in detail
     # A ciphertext of another model (6 features), labelled as this model's: wrong size.
-    other = FHEModelClient(regressor_dir)
-    other.generate_private_and_evaluation_keys()
+    other = regressor_client
     _, (foreign,) = unpack_rows(
         other.quantize_encrypt_serialize(compiled_regressor[1][:1]), ENCRYPTED_INPUT_KIND, other.model_id
     )

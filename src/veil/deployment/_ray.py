@@ -119,7 +119,9 @@ class _Scorer:
         return self.server.run_with_keys(message, self.keys, self.key_id)
 
 
-def run_many(server_dir, serialized_evaluation_keys: bytes, messages, actors: int = 2) -> list[bytes]:
+def run_many(
+    server_dir, serialized_evaluation_keys: bytes, messages, actors: int = 2, start_timeout: float = 300.0
+) -> list[bytes]:
     """Score encrypted messages (from ``FHEModelClient.quantize_encrypt_serialize``) on a Ray cluster.
 
     Parameters
@@ -131,7 +133,11 @@ def run_many(server_dir, serialized_evaluation_keys: bytes, messages, actors: in
     messages : iterable of bytes
         Encrypted-input messages of that client; each may hold several rows.
     actors : int
-        Ray actors (one CPU each) sharing the work.
+        Ray actors sharing the work. Ray places an actor only on a node with a free CPU (then it holds
+        none): on a cluster whose CPUs are all taken, by Serve replicas for instance, none starts.
+    start_timeout : float
+        Seconds to wait for the actors to start (placed, circuit and keys loaded); past it, a
+        ``TimeoutError`` says how many CPUs the cluster had free, instead of waiting forever.
 
     Returns
     -------
@@ -143,8 +149,22 @@ def run_many(server_dir, serialized_evaluation_keys: bytes, messages, actors: in
     keys = ray.put(serialized_evaluation_keys)
     scorers = [_Scorer.remote(str(Path(server_dir).resolve()), keys) for _ in range(actors)]
     try:
+        _wait_started(scorers, start_timeout)
         pool = ray.util.ActorPool(scorers)
         return list(pool.map(lambda actor, message: actor.run.remote(message), list(messages)))
     finally:
         for scorer in scorers:
             ray.kill(scorer)
+
+
+def _wait_started(scorers: list, timeout: float) -> None:
+    """Return once every actor has run its constructor (raising its error if it failed)."""
+    started = [scorer.__ray_ready__.remote() for scorer in scorers]
+    ready, waiting = ray.wait(started, num_returns=len(started), timeout=timeout)
+    if waiting:
+        free = ray.available_resources().get("CPU", 0)
+        raise TimeoutError(
+            f"{len(waiting)} of {len(scorers)} scoring actors did not start within start_timeout={timeout} s;"
+            f" an actor needs a free CPU to be placed and the cluster has {free:g} free"
+        )
+    ray.get(ready)
