@@ -31,7 +31,7 @@ bench: $(STAMP)
 bench-accuracy: $(STAMP)
 	$(BIN)/python -m benchmarks.accuracy
 
-# Uses Ray when installed (pip install -c requirements/constraints.txt ".[ray]"), else the service's workers.
+# Uses Ray when installed (the dev extra brings it; users: pip install ".[ray]"), else the service's workers.
 bench-serving: $(STAMP)
 	$(BIN)/python -m benchmarks.serving
 

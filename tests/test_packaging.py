@@ -106,12 +106,12 @@ def test_runtime_dependencies_are_what_the_library_imports():
     assert service_imports == SERVE_MODULES
     serve_extra = {_normalized(r.name) for r in _extra_requirements("serve")}
     assert _distributions(service_imports) <= serve_extra | {"starlette"}  # starlette comes with fastapi
-    # Ray is not installed by dev (it is the optional ray extra, which brings serve): names are checked.
+    # Ray is the optional ray extra (which brings serve; dev includes it): names are checked.
     assert _third_party_modules(sorted(ray_files)) == {"ray", "starlette"}
     assert {_normalized(r.name) for r in _extra_requirements("ray")} == {"veil", "ray"}
 
 
-@pytest.mark.parametrize("group", ["dependencies", "serve", "docs", "dev"])
+@pytest.mark.parametrize("group", ["dependencies", "serve", "docs", "dev", "ray"])
 def test_lock_pins_every_dependency_inside_its_range(group: str):
     requirements = _runtime_requirements() if group == "dependencies" else _extra_requirements(group)
     pins = _locked_versions()

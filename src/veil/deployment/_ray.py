@@ -15,6 +15,7 @@ The key directory must be one that every replica can read (one machine, or a sha
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import ray
@@ -78,6 +79,18 @@ def replica_deployment(
     return FHEReplica
 
 
+def _start_ray() -> None:
+    """Connect to (or start) Ray, without letting it replace ``builtins.print`` for the whole process.
+
+    Ray swaps ``print`` for one that draws around its progress bars and never restores it; skorch then
+    prints its epoch tables whatever ``verbose`` says. ``RAY_TQDM_PATCH_PRINT=0`` (a user's own value
+    wins) turns the swap off.
+    """
+    if not ray.is_initialized():
+        os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
+        ray.init(logging_level=logging.WARNING)
+
+
 def deploy_on_ray(
     server_dir,
     key_dir,
@@ -95,8 +108,7 @@ def deploy_on_ray(
     """
     key_dir = Path(key_dir).resolve()
     key_dir.mkdir(parents=True, exist_ok=True)
-    if not ray.is_initialized():
-        ray.init(logging_level=logging.WARNING)
+    _start_ray()
     serve.start(http_options={"host": host, "port": port})
     deployment = replica_deployment(str(Path(server_dir).resolve()), str(key_dir), limits, tokens)
     application = deployment.options(num_replicas=replicas).bind()
@@ -144,8 +156,7 @@ def run_many(
     list of bytes
         The encrypted results, in the order of ``messages``.
     """
-    if not ray.is_initialized():
-        ray.init(logging_level=logging.WARNING)
+    _start_ray()
     keys = ray.put(serialized_evaluation_keys)
     scorers = [_Scorer.remote(str(Path(server_dir).resolve()), keys) for _ in range(actors)]
     try:
