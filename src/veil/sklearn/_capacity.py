@@ -110,9 +110,7 @@ def candidates(
 def input_bits_options(n_a_bits: int | None, searching: bool = True) -> tuple[int, ...]:
     """Input and activation bit-widths to try: the user's, else 3, and 4 too when searching.
 
-    The input grid caps what any network can learn: a float MLP on inputs snapped to a 3-bit grid lost
-    7-18 points on hastie, gaussian quantiles and friedman1, 2-4 on a 4-bit grid
-    (docs/decisions/capacity-search.md).
+    The input grid caps what any network can learn, whatever its fan-in (docs/decisions/capacity-search.md).
     """
     if n_a_bits is not None:
         return (n_a_bits,)
@@ -142,9 +140,9 @@ def within_tolerance(score: float, reference: float, tolerance: float, n_validat
 def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_params):
     """Choose the configuration ``fit`` trains: ``(report, net)``.
 
-    ``net`` is the chosen candidate's trained network, the one the validation split measured: a network
-    trained again on every row is not measured, and retraining on circles once fell from 0.97 to 0.77.
-    None when nothing was searched (``fit`` then trains on every row). Runs inside ``fit``'s seeded torch
+    ``net`` is the chosen candidate's trained network, the one the validation split measured (a network
+    trained again on every row would not be; docs/decisions/capacity-search.md). None when nothing was
+    searched (``fit`` then trains on every row). Runs inside ``fit``'s seeded torch
     context, so the choice is deterministic under ``random_state``.
     """
     from ._training import new_quantized_net, new_reference_net, score, train
