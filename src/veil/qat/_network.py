@@ -179,7 +179,7 @@ class SparseQuantNeuralNetwork(nn.Module):
 
     def fixed_weight_mask(self, layer: int) -> torch.Tensor | None:
         """Weights of ``layer`` that stay zero whatever training does (the partial sums' groups)."""
-        return self.output_groups.weight_mask() if layer == self.n_layers - 1 else None
+        return self._output_mask if layer == self.n_layers - 1 else None
 
     def accumulator_budgets(self) -> list[int]:
         """Accumulator bit budget of each linear layer: the hidden layers', then the output layer's."""
@@ -221,8 +221,9 @@ class SparseQuantNeuralNetwork(nn.Module):
         formats = self._layer_input_formats()
         # The quantizers' zero points are 0, so each layer's integer input range is known from its format.
         self._input_ranges = [integer_range(self.n_a_bits, *fmt) for fmt in formats]
-        n_hidden = [self.n_hidden_neurons] * (self.n_layers - 1)
-        widths = [self.input_dim, *n_hidden, self.output_groups.n_partial_sums]
+        groups = self.output_groups
+        self._output_mask = groups.weight_mask()  # fixed for the module's life: read at every training step
+        widths = [self.input_dim, *[self.n_hidden_neurons] * (self.n_layers - 1), groups.n_partial_sums]
         budgets = self.accumulator_budgets()
         self.input_quant = make_quantizer(self.n_a_bits, *formats[0], self.power_of_two_scaling)
         self.linears = nn.ModuleList(
@@ -339,9 +340,8 @@ class SparseQuantNeuralNetwork(nn.Module):
 
     def fitting_inputs(self) -> list[int]:
         """Per layer, how many inputs a neuron may read whatever its weights, within its budget."""
-        max_weight = 2 ** (self.n_w_bits - 1) - 1
-        ranges, budgets = self._input_ranges, self.accumulator_budgets()
-        return [max_fitting_inputs(max_weight, *r, b) for r, b in zip(ranges, budgets, strict=True)]
+        ranges, budgets, top = self._input_ranges, self.accumulator_budgets(), 2 ** (self.n_w_bits - 1) - 1
+        return [max_fitting_inputs(top, *r, b) for r, b in zip(ranges, budgets, strict=True)]
 
     def max_active_neurons(self) -> int:
         """Largest number of inputs per neuron that fits every layer's budget whatever the weight values.
