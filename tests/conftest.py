@@ -25,6 +25,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os._exit(_exit_status[-1])
 
 
+@pytest.fixture(scope="session")
+def tiny():
+    """Parameters of the smallest estimator worth testing: 2 layers of 2-bit weights and activations, 5-bit
+    accumulators, 5 epochs (a second to fit). A fresh dict per use, so a test may extend it."""
+    return {
+        "module__n_layers": 2,
+        "module__n_w_bits": 2,
+        "module__n_a_bits": 2,
+        "module__n_accum_bits": 5,
+        "max_epochs": 5,
+        "batch_size": 16,
+        "lr": 0.05,
+        "random_state": 0,
+    }
+
+
 @pytest.fixture(scope="module", autouse=True)
 def single_torch_thread():
     """The networks under test are tiny: torch's intra-op threads only add overhead (ten times slower on a

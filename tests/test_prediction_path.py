@@ -13,16 +13,6 @@ from veil.sklearn import NeuralNetClassifier
 from veil.torch import compile_torch_model
 
 SMALL_BITS = {"model_inputs": 2, "op_inputs": 2, "op_weights": 2, "model_outputs": 3}
-# No capacity search (depth and budget given): one training of 5 epochs, about a second.
-TINY = {
-    "module__n_layers": 2,
-    "module__n_w_bits": 2,
-    "module__n_a_bits": 2,
-    "module__n_accum_bits": 5,
-    "max_epochs": 5,
-    "batch_size": 16,
-    "random_state": 0,
-}
 
 
 @pytest.fixture
@@ -49,9 +39,9 @@ def module(float_mlp, rows):
 
 
 @pytest.fixture(scope="module")
-def classifier():
+def classifier(tiny):
     X, y = make_classification(n_samples=80, n_features=4, n_informative=3, n_redundant=0, random_state=0)
-    return NeuralNetClassifier(**TINY).fit(X, y), X
+    return NeuralNetClassifier(**tiny).fit(X, y), X
 
 
 @pytest.mark.parametrize("mode", ["disable", "simulate"])
@@ -98,9 +88,9 @@ def test_the_estimator_validates_its_inputs_once(classifier, monkeypatch):
         model.predict(np.array([["a", "b", "c", "d"]]))  # the estimator's own gate answers
 
 
-def test_training_shows_epochs_loss_and_accumulator_budget_when_on(progress_on, capsys):
+def test_training_shows_epochs_loss_and_accumulator_budget_when_on(progress_on, capsys, tiny):
     X, y = make_classification(n_samples=64, n_features=4, n_informative=3, n_redundant=0, random_state=1)
-    model = NeuralNetClassifier(**TINY).fit(X, y)
+    model = NeuralNetClassifier(**tiny).fit(X, y)
     err = capsys.readouterr().err
     # The last epoch: its loss, and the budget the gradual schedule has closed to (8 bits looser at first).
     loss = f"{model.history[-1, 'train_loss']:.3g}"
@@ -108,13 +98,13 @@ def test_training_shows_epochs_loss_and_accumulator_budget_when_on(progress_on, 
     assert "| 5/5 [" in err and f"<00:00, loss {loss}, accumulators 5 bits]" in err
 
 
-def test_training_is_quiet_when_stderr_is_not_a_terminal_or_skorch_prints_its_table(capsys):
+def test_training_is_quiet_when_stderr_is_not_a_terminal_or_skorch_prints_its_table(capsys, tiny):
     X, y = make_classification(n_samples=64, n_features=4, n_informative=3, n_redundant=0, random_state=1)
-    NeuralNetClassifier(**TINY).fit(X, y)
+    NeuralNetClassifier(**tiny).fit(X, y)
     assert capsys.readouterr().err == ""
     previous = veil.set_progress(True)
     try:
-        NeuralNetClassifier(**{**TINY, "verbose": 1}).fit(X, y)
+        NeuralNetClassifier(**{**tiny, "verbose": 1}).fit(X, y)
     finally:
         veil.set_progress(previous)
     captured = capsys.readouterr()

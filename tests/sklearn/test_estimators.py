@@ -25,17 +25,6 @@ from veil.qat import GradualAccumulatorBudget, LateCosineDecay
 from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor, SparseQuantNeuralNetwork
 
 LABELS = np.array(["cat", "dog", "eel"])
-# Small and low-bit: fast to train and to compile (about a second).
-TINY = {
-    "module__n_layers": 2,
-    "module__n_w_bits": 2,
-    "module__n_a_bits": 2,
-    "module__n_accum_bits": 5,
-    "max_epochs": 5,
-    "batch_size": 16,
-    "lr": 0.05,
-    "random_state": 0,
-}
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +36,9 @@ def classification_data():
 
 
 @pytest.fixture(scope="module")
-def fitted(classification_data):
+def fitted(classification_data, tiny):
     X_train, _, y_train, _ = classification_data
-    return NeuralNetClassifier(**TINY).fit(X_train, y_train)
+    return NeuralNetClassifier(**tiny).fit(X_train, y_train)
 
 
 @pytest.fixture(scope="module")
@@ -224,10 +213,10 @@ def test_same_random_state_same_model_and_torch_rng_untouched(classification_dat
     np.testing.assert_array_equal(first.predict_proba(X_test), second.predict_proba(X_test))
 
 
-def test_pandas_inputs(classification_data):
+def test_pandas_inputs(classification_data, tiny):
     X_train, X_test, y_train, _ = classification_data
     columns = ["a", "b", "c", "d"]
-    model = NeuralNetClassifier(**TINY).fit(pd.DataFrame(X_train, columns=columns), pd.Series(y_train))
+    model = NeuralNetClassifier(**tiny).fit(pd.DataFrame(X_train, columns=columns), pd.Series(y_train))
     np.testing.assert_array_equal(model.feature_names_in_, columns)
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
         from_array = model.predict(X_test.astype(np.float32))
@@ -347,21 +336,21 @@ def test_grid_search_over_module_parameters(classification_data):
     assert best_module.n_layers == search.best_params_["module__n_layers"]
 
 
-def test_pipeline_with_a_scaler(classification_data):
+def test_pipeline_with_a_scaler(classification_data, tiny):
     X_train, X_test, y_train, _ = classification_data
-    pipeline = Pipeline([("scaler", StandardScaler()), ("net", NeuralNetClassifier(**TINY))])
+    pipeline = Pipeline([("scaler", StandardScaler()), ("net", NeuralNetClassifier(**tiny))])
     pipeline.fit(X_train * 100, y_train)
     assert pipeline.predict(X_test * 100).shape == (len(X_test),)
 
 
-def test_properties_after_fit(compiled):
+def test_properties_after_fit(compiled, tiny):
     assert compiled.onnx_model is not None
     assert len(compiled.input_quantizers) == 1 and len(compiled.output_quantizers) == 1
     assert compiled.base_estimator_type is MLPClassifier
     assert NeuralNetRegressor.base_estimator_type is MLPRegressor
-    assert len(compiled.history) == TINY["max_epochs"]
+    assert len(compiled.history) == tiny["max_epochs"]
     statistics = compiled.fhe_circuit.statistics
-    assert max(statistics.table_lookups_by_bit_width) <= TINY["module__n_accum_bits"]
+    assert max(statistics.table_lookups_by_bit_width) <= tiny["module__n_accum_bits"]
     assert statistics.max_bit_width <= compiled.base_module_to_compile.output_accum_bits == 7
 
 
@@ -398,14 +387,14 @@ def test_prune_returns_a_new_model_with_fewer_neurons(classification_data):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs, on purpose
-def test_fit_benchmark_returns_the_model_and_a_float_mlp(classification_data, regression_data):
+def test_fit_benchmark_returns_the_model_and_a_float_mlp(classification_data, regression_data, tiny):
     X_train, _, y_train, _ = classification_data
-    model = NeuralNetClassifier(**TINY)
+    model = NeuralNetClassifier(**tiny)
     fitted_model, mlp = model.fit_benchmark(X_train, y_train)
     assert fitted_model is model and hasattr(model, "quantized_module_")
     assert isinstance(mlp, MLPClassifier) and hasattr(mlp, "coefs_")
     assert mlp.hidden_layer_sizes == (32,)  # 4 features, at least 32 neurons, one hidden layer
-    assert model.get_sklearn_params()["learning_rate_init"] == TINY["lr"]
+    assert model.get_sklearn_params()["learning_rate_init"] == tiny["lr"]
 
     X, y = regression_data
     regressor, mlp = NeuralNetRegressor(module__n_layers=3, max_epochs=2).fit_benchmark(X, y)
@@ -414,12 +403,12 @@ def test_fit_benchmark_returns_the_model_and_a_float_mlp(classification_data, re
 
 
 # -- regressor ------------------------------------------------------------------------------------------
-def test_regressor_output_shapes(regression_data):
+def test_regressor_output_shapes(regression_data, tiny):
     X, y = regression_data
-    one = NeuralNetRegressor(**TINY).fit(X, y[:, 0])
+    one = NeuralNetRegressor(**tiny).fit(X, y[:, 0])
     assert one.predict(X).shape == (len(X),)
     assert one.n_outputs_ == 1
-    two = NeuralNetRegressor(**TINY).fit(X, y.astype(np.float32))
+    two = NeuralNetRegressor(**tiny).fit(X, y.astype(np.float32))
     assert two.predict(X).shape == (len(X), 2)
     assert two.base_module_to_compile.n_outputs == 2
 
@@ -430,9 +419,9 @@ def test_regressor_learns(regression_data):
     assert model.fit(X, y[:, 0]).score(X, y[:, 0]) > 0.5
 
 
-def test_regressor_simulate_matches_clear(regression_data):
+def test_regressor_simulate_matches_clear(regression_data, tiny):
     X, y = regression_data
-    model = NeuralNetRegressor(**TINY).fit(X, y)
+    model = NeuralNetRegressor(**tiny).fit(X, y)
     model.compile(X)
     np.testing.assert_array_equal(model.predict(X[:10], fhe="simulate"), model.predict(X[:10]))
 
