@@ -95,6 +95,20 @@ def test_search_is_deterministic_reported_and_never_overrides_explicit_parameter
     assert fixed.base_module_to_compile.accumulator_budgets() == [5, 5, 7]
 
 
+def test_parallel_search_trains_the_same_networks_and_shows_their_warnings():
+    X, y = make_classification(
+        n_samples=200, n_features=6, n_informative=5, n_redundant=0, n_classes=3, random_state=1
+    )
+    params = {**QUICK, "accuracy_tolerance": 0.0, "latency_budget": 0.9}
+    one = NeuralNetClassifier(**params).fit(X, y)
+    # Six epochs on 160 rows stop short of the quantizers' statistics steps, in the worker processes too.
+    with pytest.warns(ConvergenceWarning, match="optimizer steps before") as caught:
+        two = NeuralNetClassifier(**params, n_jobs=2).fit(X, y)
+    assert caught[0].filename == __file__
+    assert two.capacity_ == one.capacity_
+    np.testing.assert_array_equal(two.predict_proba(X), one.predict_proba(X))
+
+
 def test_raw_features_match_standardized_ones_and_survive_files():
     X, y = load_iris(return_X_y=True)
     spread = np.array([1e-3, 1.0, 1e2, 1e4])
@@ -173,6 +187,7 @@ def test_rounding_never_rounds_the_output_layer():
         ({"accuracy_tolerance": 2}, ["'accuracy_tolerance'", "[0.0, 1.0]", "Got 2"]),
         ({"input_normalization": "standard"}, ["'input_normalization'", "'robust'", "Got 'standard'"]),
         ({"module__n_w_bits": 9}, ["'module__n_w_bits'", "[2, 8]", "Got 9"]),
+        ({"n_jobs": 0}, ["'n_jobs'", "[1, inf)", "(-inf, -1]", "Got 0"]),
     ],
 )
 def test_invalid_parameters_are_refused_at_fit_with_one_message(params, fragments):

@@ -98,6 +98,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
         accuracy_tolerance=0.01,
         latency_budget=3.0,
         input_normalization="robust",
+        n_jobs=None,
         **kwargs,
     ):
         # scikit-learn's contract: store the arguments as given, nothing else. Routed skorch parameters

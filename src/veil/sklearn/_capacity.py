@@ -17,6 +17,7 @@ from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
 from ._params import VALIDATION_FRACTION
+from ._search_jobs import SearchJobs
 
 __all__ = ["LOOKUP_SECONDS", "Candidate", "CapacityReport", "candidates", "search_capacity"]
 
@@ -142,11 +143,9 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
 
     ``net`` is the chosen candidate's trained network, the one the validation split measured (a network
     trained again on every row would not be; docs/decisions/capacity-search.md). None when nothing was
-    searched (``fit`` then trains on every row). Runs inside ``fit``'s seeded torch
-    context, so the choice is deterministic under ``random_state``.
+    searched (``fit`` then trains on every row). Every network of the search trains under its own seed
+    drawn from ``random_state``, so the choice is deterministic and the same whatever ``n_jobs``.
     """
-    from ._training import new_quantized_net, new_reference_net, score, train
-
     user = estimator._module_params({})
     searching = user["n_layers"] is None or user["n_accum_bits"] is None
     a_bits_options = input_bits_options(user["n_a_bits"], searching)
@@ -168,30 +167,28 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
 
     classifier = is_classifier(estimator)
     X_fit, X_val, y_fit, y_val = validation_split(X, y, classifier, estimator.random_state)
-    reference_net = new_reference_net(estimator, n_outputs, probe.n_hidden_neurons, probe.n_layers, plan)
-    train(reference_net, X_fit, y_fit, normalization, **fit_params)
-    report = CapacityReport(
-        {}, 0.0, searched=True, reference_score=score(reference_net, X_val, y_val, classifier)
-    )
+    search = SearchJobs(estimator, n_outputs, plan, normalization, (X_fit, y_fit, X_val, y_val), fit_params)
+    # The float reference first (the tolerance is measured from it), then the candidates, cheapest first.
+    jobs = [("reference", {"width": probe.n_hidden_neurons, "n_layers": probe.n_layers})]
+    jobs += [("candidate", candidate.module_params) for candidate in found]
+    report = CapacityReport({}, 0.0, searched=True)
     best = None
-    for candidate in found:
-        net = new_quantized_net(estimator, n_outputs, estimator._module_params(candidate.module_params), plan)
-        train(net, X_fit, y_fit, normalization, **fit_params)
-        estimator.on_train_end(net, X_fit, y_fit)
-        candidate_score = score(net, X_val, y_val, classifier)
+    for index, (net, value) in search.run(jobs, estimator.n_jobs, estimator.random_state):
+        if index == 0:
+            report.reference_score = value
+            continue
+        candidate = found[index - 1]
         report.candidates.append(
             {
                 **candidate.module_params,
                 "estimated_seconds": candidate.estimated_seconds,
-                "validation_score": candidate_score,
+                "validation_score": value,
             }
         )
-        if best is None or candidate_score > best[1]:
-            best = (candidate, candidate_score, net)
-        if within_tolerance(
-            candidate_score, report.reference_score, estimator.accuracy_tolerance, len(X_val)
-        ):
-            best = (candidate, candidate_score, net)
+        if best is None or value > best[1]:
+            best = (candidate, value, net)
+        if within_tolerance(value, report.reference_score, estimator.accuracy_tolerance, len(X_val)):
+            best = (candidate, value, net)
             break
     report.chosen, report.estimated_seconds = best[0].module_params, best[0].estimated_seconds
     return report, best[2]

@@ -101,9 +101,13 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         Estimated encrypted seconds per row (on 2 cores) that no searched configuration may exceed,
         except the cheapest one. None: no limit.
     input_normalization : {"robust"} or None, default="robust"
-        Per-feature ``(x - median) / (IQR / 1.349)`` before the single input quantizer, computed at
-        ``fit`` and run by the client in clear, so raw features of any magnitude work without a scaler.
-        None: features are quantized as given.
+        Per-feature ``(x - mean) / std`` of the training data winsorized at its 1st and 99th percentiles,
+        before the single input quantizer; computed at ``fit`` and run by the client in clear, so raw
+        features of any magnitude work without a scaler. None: features are quantized as given.
+    n_jobs : int or None, default=None
+        How many networks of the capacity search train at once, in worker processes (joblib's
+        convention: None means 1 unless inside ``joblib.parallel_config``, -1 means every core). The
+        outcome is the same whatever the value; only the wall time of ``fit`` changes.
     classes : array-like or None, default=None
         All the class labels, when the training labels may not contain every one.
     **kwargs

@@ -97,6 +97,7 @@ ESTIMATOR_CONSTRAINTS: dict[str, list] = {
     "accuracy_tolerance": [Interval(Real, 0, 1, closed="both")],
     "latency_budget": [None, Interval(Real, 0, None, closed="neither")],
     "input_normalization": [None, StrOptions({"robust"})],
+    "n_jobs": [None, IntegerInterval(1, None, closed="left"), IntegerInterval(None, -1, closed="right")],
     "classes": [None, "array-like"],
 }
 

@@ -1,0 +1,112 @@
+"""The trainings of the capacity search, one after the other or several at once (``n_jobs``).
+
+Each network (the float reference, then each candidate) trains under its own seed, drawn from
+``random_state`` before any training starts, so what it learns does not depend on which process trains
+it or on what trained before it: ``n_jobs`` changes the wall time of ``fit``, never its outcome. Jobs run
+in batches of ``n_jobs`` in the search's order, and the search stops taking batches once it has chosen.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import is_classifier
+from sklearn.utils import check_random_state
+
+from veil._progress import progress_bar, set_progress
+from veil._warnings import user_stacklevel
+
+from ._torch_state import NetSnapshot, one_torch_thread, seeded_torch
+
+__all__ = ["SearchJobs"]
+
+
+class SearchJobs:
+    """Trains the networks of one capacity search on the same split.
+
+    Parameters
+    ----------
+    estimator : BaseQuantizedNeuralNet
+        The estimator being fitted (its parameters build every network).
+    n_outputs : int
+        Classes or regression targets.
+    plan : TrainingPlan
+        Batch size and epochs resolved by ``fit``.
+    normalization : tuple of ndarray
+        The per-feature ``(offset, scale)`` every network applies to its inputs.
+    data : tuple of ndarray
+        ``(X_fit, y_fit, X_val, y_val)``: the rows to train on and the rows that measure.
+    fit_params : dict
+        Passed to each training (skorch's ``partial_fit``).
+    """
+
+    def __init__(self, estimator, n_outputs: int, plan, normalization, data: tuple, fit_params: dict) -> None:
+        self.estimator = estimator
+        self.n_outputs = n_outputs
+        self.plan = plan
+        self.normalization = normalization
+        self.data = data
+        self.fit_params = fit_params
+
+    def run(self, jobs: list[tuple[str, dict]], n_jobs: int | None, random_state) -> Iterator[tuple]:
+        """Yield ``(index, (net, validation_score))`` per job, in order (``net``: None for the reference).
+
+        ``jobs`` holds ``("reference", {"width", "n_layers"})`` or ``("candidate", module_params)`` items.
+        Up to ``n_jobs`` (joblib's convention: None is 1, -1 every core) train at once in worker processes.
+        """
+        seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=len(jobs))
+        workers = max(1, min(effective_n_jobs(n_jobs), len(jobs)))
+        bar = progress_bar(len(jobs), "capacity search", unit="network", shown=workers > 1)
+        try:
+            for start in range(0, len(jobs), workers):
+                batch = range(start, min(start + workers, len(jobs)))
+                results = self._train_batch(jobs, seeds, batch)
+                for index, (net, value, caught) in zip(batch, results, strict=True):
+                    for message, category in caught:  # from a worker process: shown at the user's line
+                        warnings.warn(message, category, stacklevel=user_stacklevel())
+                    yield index, (net.restore() if isinstance(net, NetSnapshot) else net, value)
+                bar.update(len(batch))
+        finally:
+            bar.close()
+
+    def _train_batch(self, jobs, seeds, batch) -> list:
+        if len(batch) == 1:
+            return [self.train_one(*jobs[batch[0]], int(seeds[batch[0]]), in_worker=False)]
+        return Parallel(n_jobs=len(batch))(
+            delayed(self.train_one)(*jobs[index], int(seeds[index]), in_worker=True) for index in batch
+        )
+
+    def train_one(self, kind: str, params: dict, seed: int, in_worker: bool) -> tuple:
+        """Train one network under ``seed``: ``(net, validation_score, warnings)``.
+
+        In a worker process the net travels back as a :class:`NetSnapshot` (Brevitas layers do not
+        pickle) and its warnings as ``(message, category)`` pairs; the worker draws no progress display.
+        """
+        from ._training import new_quantized_net, new_reference_net, score, train
+
+        estimator, (X_fit, y_fit, X_val, y_val) = self.estimator, self.data
+        if in_worker:
+            set_progress(False)
+        with warnings.catch_warnings(record=in_worker) as caught, seeded_torch(seed), one_torch_thread():
+            if in_worker:
+                warnings.simplefilter("always")
+            if kind == "reference":
+                net = new_reference_net(
+                    estimator, self.n_outputs, params["width"], params["n_layers"], self.plan
+                )
+            else:
+                net = new_quantized_net(
+                    estimator, self.n_outputs, estimator._module_params(params), self.plan
+                )
+            train(net, X_fit, y_fit, self.normalization, **self.fit_params)
+            if kind != "reference":
+                estimator.on_train_end(net, X_fit, y_fit)
+            value = score(net, X_val, y_val, is_classifier(estimator))
+        if kind == "reference":
+            net = None  # only its score is used
+        elif in_worker:
+            net = NetSnapshot.take(net)
+        return net, value, [(w.message, w.category) for w in caught or ()]
