@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -24,10 +25,11 @@ from ._torch_state import NetSnapshot, one_torch_thread, seeded_torch
 __all__ = ["SearchJobs"]
 
 
+@dataclass
 class SearchJobs:
     """Trains the networks of one capacity search on the same split.
 
-    Parameters
+    Attributes
     ----------
     estimator : BaseQuantizedNeuralNet
         The estimator being fitted (its parameters build every network).
@@ -43,13 +45,12 @@ class SearchJobs:
         Passed to each training (skorch's ``partial_fit``).
     """
 
-    def __init__(self, estimator, n_outputs: int, plan, normalization, data: tuple, fit_params: dict) -> None:
-        self.estimator = estimator
-        self.n_outputs = n_outputs
-        self.plan = plan
-        self.normalization = normalization
-        self.data = data
-        self.fit_params = fit_params
+    estimator: object
+    n_outputs: int
+    plan: object
+    normalization: tuple
+    data: tuple
+    fit_params: dict
 
     def run(self, jobs: list[tuple[str, dict]], n_jobs: int | None, random_state) -> Iterator[tuple]:
         """Yield ``(index, (net, validation_score))`` per job, in order (``net``: None for the reference).
