@@ -130,6 +130,24 @@ def test_raw_features_match_standardized_ones_and_survive_files():
     np.testing.assert_array_equal(on_raw.predict(raw, fhe="simulate"), on_raw.predict(raw))
 
 
+def test_robust_normalization_gives_the_same_inputs_whatever_the_units_of_each_feature():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 4))
+    X[:, 2] = np.where(rng.random(1000) < 0.01, rng.integers(1, 16, 1000), 0.0)  # a sparse pixel: 1% non-zero
+    X[:, 3] = 0.0  # a constant feature
+    units = np.array([1e-3, 1e2, 1e-3, 1e-3])
+    raw = X * units + 7 * units
+
+    def normalized(data):
+        offset, scale = input_normalization(data, "robust")
+        return (data - offset) / scale
+
+    # The sparse feature winsorizes to a constant: its rare values must survive whatever its units.
+    np.testing.assert_allclose(normalized(raw), normalized(X), atol=1e-9)
+    assert normalized(raw)[:, 2].max() > 5
+    assert np.abs(normalized(raw)[:, 3]).max() < 1e-12
+
+
 def test_robust_normalization_ignores_an_extreme_value_and_warns_about_it():
     X = np.random.default_rng(0).normal(size=(500, 2))
     X[7, 0] = 1e3

@@ -131,8 +131,10 @@ def input_normalization(X: np.ndarray, method: str | None) -> tuple[np.ndarray, 
 
     ``"robust"``: the mean and standard deviation of each feature winsorized at its 1st and 99th
     percentiles, so that raw features of any magnitude land where standardized ones would, and a few
-    extreme values cannot squeeze a feature's useful range into one quantization step. A constant
-    feature gets a scale of 1. ``None``: the data is used as given (offset 0, scale 1).
+    extreme values cannot squeeze a feature's useful range into one quantization step; a feature that
+    winsorizes to a constant keeps its plain standard deviation, so the result does not depend on the
+    units of any feature. A constant feature gets a scale of 1. ``None``: the data is used as given
+    (offset 0, scale 1).
     """
     n_features = X.shape[1]
     if method is None or len(X) == 0:
@@ -141,7 +143,11 @@ def input_normalization(X: np.ndarray, method: str | None) -> tuple[np.ndarray, 
     low, high = np.percentile(X, [1, 99], axis=0)
     clipped = np.clip(X, low, high)
     offset, scale = clipped.mean(axis=0), clipped.std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
+    # A feature that holds one value in over 98% of the rows (a sparse pixel) winsorizes to a constant:
+    # its plain standard deviation keeps its rare values where they would be after a scaler, whatever its
+    # units. Only a constant feature gets a scale of 1.
+    scale = np.where(high > low, scale, X.std(axis=0))
+    scale = np.where(X.max(axis=0) > X.min(axis=0), scale, 1.0)
     _warn_about_outliers(X, offset, scale)
     return offset, scale
 
