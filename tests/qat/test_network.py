@@ -469,3 +469,13 @@ def test_qcdq_onnx_export_after_training(route, tmp_path):
     graph = onnx.load(str(path)).graph
     op_types = [node.op_type for node in graph.node]
     assert op_types.count("Gemm") == 3 and "QuantizeLinear" in op_types
+
+
+def test_train_and_eval_reach_every_submodule_even_when_the_network_is_already_in_that_mode():
+    net = SparseQuantNeuralNetwork(input_dim=3, n_layers=3, n_outputs=2)
+    assert net.eval() is net and not any(module.training for module in net.modules())
+    net.train()
+    assert all(module.training for module in net.modules())
+    net.activation_quants[1].eval()  # one submodule out of step: the next call walks them all again
+    net.train()
+    assert all(module.training for module in net.modules())

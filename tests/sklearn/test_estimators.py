@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
+from torch.utils.data import default_collate, default_convert
 
 import veil
 from veil.errors import InputValidationError, NotCompiledError
@@ -193,6 +194,18 @@ def test_callbacks_train_split_and_verbose_reach_skorch(classification_data, cap
     assert counter.epochs == 2
     assert "valid_loss" in model.history[-1]
     assert "valid_loss" in capsys.readouterr().out
+
+
+def test_batches_fetched_at_once_train_the_same_network_as_skorchs_row_by_row_loader(
+    classification_data, tiny
+):
+    # A collate function of the user's own turns Veil's batch fetching off: skorch reads row by row.
+    X_train, X_test, y_train, _ = classification_data
+    batched = NeuralNetClassifier(**tiny).fit(X_train, y_train)
+    by_row = NeuralNetClassifier(**tiny, iterator_train__collate_fn=default_collate).fit(X_train, y_train)
+    assert batched.skorch_net_.iterator_train__collate_fn is default_convert
+    assert by_row.skorch_net_.iterator_train__collate_fn is default_collate
+    np.testing.assert_array_equal(batched.predict_proba(X_test), by_row.predict_proba(X_test))
 
 
 def test_class_weights_via_criterion_weight(classification_data):

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, r2_score
 from skorch.callbacks import Callback
+from skorch.dataset import Dataset
 from torch import nn
+from torch.utils.data import default_convert
 
 from veil._progress import progress_bar
 from veil.qat import (
@@ -53,6 +55,30 @@ class FloatReference(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers((x - self.input_offset) / self.input_scale)
+
+
+class BatchFetchingDataset(Dataset):
+    """skorch's dataset, read one batch at a time.
+
+    torch's loader calls ``__getitems__`` with a batch's indices when a dataset has it: one fancy index
+    instead of a Python call per row and a stack (an eighth of a training step's time on 10,000 rows).
+    The batches, their order and their dtypes are skorch's; the loader's ``collate_fn`` must then be
+    :func:`torch.utils.data.default_convert`, which only turns the batch's arrays into tensors.
+    """
+
+    def __getitems__(self, indices: list[int]):
+        rows = np.asarray(indices)
+        if not isinstance(self.X, np.ndarray) or not isinstance(self.y, np.ndarray | None):
+            return self[rows]  # skorch's general indexing (slower: scikit-learn checks every index)
+        return self.transform(self.X[rows], None if self.y is None else self.y[rows])
+
+
+#: What fetches batches, unless the user routed a collate function of their own.
+_BATCH_FETCHING = {
+    "dataset": BatchFetchingDataset,
+    "iterator_train__collate_fn": default_convert,
+    "iterator_valid__collate_fn": default_convert,
+}
 
 
 class TrainingProgress(Callback):
@@ -159,6 +185,7 @@ def _routed_params(estimator) -> dict:
 
 def _training_params(estimator, plan: TrainingPlan) -> dict:
     return {
+        **(_BATCH_FETCHING if _fetches_batches(estimator) else {}),
         "criterion": estimator._criterion(),
         "optimizer": estimator.optimizer,
         "lr": estimator.lr,
@@ -168,6 +195,14 @@ def _training_params(estimator, plan: TrainingPlan) -> dict:
         "train_split": estimator.train_split,
         "verbose": estimator.verbose,
     }
+
+
+def _fetches_batches(estimator) -> bool:
+    """Whether Veil's batch fetching may serve: the user routed no collate function of their own.
+
+    (``dataset__*`` arguments reach :class:`BatchFetchingDataset`, which takes skorch's.)
+    """
+    return not any(name.endswith("__collate_fn") for name in estimator._routed_params())
 
 
 def train(net, X: np.ndarray, y: np.ndarray, normalization, **fit_params):
