@@ -27,6 +27,7 @@ import numpy as np
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils import resample
 
+from benchmarks._accuracy_combine import combined_report
 from benchmarks._accuracy_report import markdown, plot, summarize
 from benchmarks._common import RESULTS, SEED, machine, score, split_dataset
 from benchmarks.pbs import floor_seconds, lookup_cost_table
@@ -64,11 +65,26 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="keep the error-free rows of an existing <out>.jsonl run with the same --param and --max-rows "
         "(they keep their own latency estimates) and run the rest",
     )
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="RUN",
+        help="run nothing: write one report from these runs' .jsonl/.json rows (later runs replace a "
+        "problem's earlier row; all must share --param and --max-rows)",
+    )
+    parser.add_argument(
+        "--note", default=None, help="with --combine: what the reader should know of the runs"
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1 or (args.max_rows is not None and args.max_rows < 20):
         parser.error(f"--jobs must be >= 1 and --max-rows >= 20, got {args.jobs} and {args.max_rows}")
     args.param = dict(args.param)
-    args.out = args.out or RESULTS / f"accuracy-{datetime.datetime.now(datetime.UTC).date()}"
+    if args.note is not None and args.combine is None:
+        parser.error("--note goes with --combine")
+    suffix = "-combined" if args.combine else ""
+    args.out = args.out or RESULTS / f"accuracy-{datetime.datetime.now(datetime.UTC).date()}{suffix}"
     return args
 
 
@@ -263,6 +279,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.combine:
+        report = combined_report(args.combine, _command(argv), machine(), args.note)
+        _write(report, args.out)
+        return 0
     lines_path = args.out.with_name(args.out.name + ".jsonl")
     rows = _finished_rows(lines_path, args.resume, args.param, args.max_rows)
     lines_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -289,11 +309,20 @@ def main(argv=None) -> int:
     )
     report = _report(args, argv, rows, costs, costs_source)
     report["total_seconds"] = time.perf_counter() - started
-    args.out.with_name(args.out.name + ".json").write_text(json.dumps(report, indent=2))
-    args.out.with_name(args.out.name + ".md").write_text(markdown(report))
-    plot(report, args.out.with_name(args.out.name + ".png"))
-    print(markdown(report))
+    _write(report, args.out)
     return 0
+
+
+def _write(report: dict, out: Path) -> None:
+    """``<out>.json``, ``<out>.md`` and ``<out>.png``; the markdown is printed too."""
+    out.with_name(out.name + ".json").write_text(json.dumps(report, indent=2))
+    out.with_name(out.name + ".md").write_text(markdown(report))
+    plot(report, out.with_name(out.name + ".png"))
+    print(markdown(report))
+
+
+def _command(argv) -> str:
+    return " ".join(["python -m benchmarks.accuracy", *(sys.argv[1:] if argv is None else argv)])
 
 
 def _report(args, argv, rows: list[dict], costs: dict, costs_source: str) -> dict:
@@ -301,7 +330,7 @@ def _report(args, argv, rows: list[dict], costs: dict, costs_source: str) -> dic
     return {
         "date": datetime.datetime.now(datetime.UTC).date().isoformat(),
         "machine": machine(),
-        "command": " ".join(["python -m benchmarks.accuracy", *(sys.argv[1:] if argv is None else argv)]),
+        "command": _command(argv),
         "params": args.param,
         "max_rows": args.max_rows,
         "lookup_seconds": {str(bits): seconds for bits, seconds in sorted(costs.items())},

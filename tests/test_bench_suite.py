@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from benchmarks import run
+from benchmarks._accuracy_combine import combined_report
 from benchmarks._accuracy_report import summarize
 from benchmarks._common import score, split_dataset
 from benchmarks.pbs import floor_seconds
@@ -92,6 +93,34 @@ def test_summary_reports_worst_gap_tolerance_and_raw_minus_scaled():
     assert (summary["median_gap"], summary["within_tolerance"], summary["rows"]) == (-1.0, 2, 3)
     assert summary["raw_minus_scaled"] == {"a": pytest.approx(-10.0)}
     assert summarize(rows)["errors"] == ["c (raw): ValueError: x"]
+
+
+def test_combined_report_takes_the_union_of_runs_later_rows_replacing_earlier_ones(tmp_path):
+    def row(problem, gap, params):
+        return {"problem": problem, "variant": "scaled", "task": "classification", "error": None,
+                "simulated_score": 0.9, "gap": gap, "clear_equals_simulated": True, "params": params,
+                "max_rows": None, "latency_estimate_seconds": 0.1, "fit_seconds": 2.0}  # fmt: skip
+
+    def run(name, *rows):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return path
+
+    first = run("first.jsonl", row("wine", -5.0, {}), row("iris", -3.0, {}))
+    # n_jobs changes how fit runs, not what it finds; random_state=0 is the benchmark's own seed.
+    second = run("second.jsonl", row("iris", -1.0, {"n_jobs": 2, "random_state": 0}))
+    report = combined_report([first, second], "cmd", "machine", note="why")
+    assert [(r["problem"], r["gap"], r["source"]) for r in report["rows"]] == [
+        ("iris", -1.0, "second.jsonl"),  # the suite's order, iris before wine
+        ("wine", -5.0, "first.jsonl"),
+    ]
+    assert report["summary"]["classification"]["worst_gap"] == -5.0
+    assert report["notes"]["sources"] == "first.jsonl (2 rows); second.jsonl (1 rows). why"
+    other = run("other.jsonl", row("iris", 0.0, {"max_epochs": 3}))
+    with pytest.raises(ValueError, match=r"one setting .*other.jsonl: params \{\"max_epochs\": 3\}"):
+        combined_report([first, other], "cmd", "machine")
+    with pytest.raises(ValueError, match="empty.jsonl holds no rows"):
+        combined_report([run("empty.jsonl")], "cmd", "machine")
 
 
 def _statistics(lookups: dict[int, int], rounding_bootstraps: int | None) -> CircuitStatistics:
