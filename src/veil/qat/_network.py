@@ -40,7 +40,7 @@ from ._defaults import (
 )
 from ._layer_integers import input_integer_range, integer_range, integer_weight, quantized_input
 from ._output_sums import OutputGroups, add_partial_sums
-from ._params import check_network_params
+from ._params import check_accumulator_budgets, check_network_params
 from ._pruning import adapt_pruned_state, install_masks, pruning_installed, refresh_masks, remove_masks
 from ._quantizers import NON_NEGATIVE_ACTIVATIONS, make_quantizer, statistics_steps_left
 from ._routes import ACCUMULATOR_ROUTES
@@ -127,7 +127,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         check_network_params(params, caller_name=type(self).__name__)
         vars(self).update(params)
         self.route = ACCUMULATOR_ROUTES[self.accumulator_route]
-        self._check_accumulator_bits()
+        check_accumulator_budgets(params, self.min_accumulator_bits())
         self.budget_slack_bits = 0
         self._neuron_masks: list[torch.Tensor | None] = [None] * n_layers
         self._step_scales: list[torch.Tensor] | None = None  # set by each training forward pass
@@ -202,17 +202,6 @@ class SparseQuantNeuralNetwork(nn.Module):
             bits = max(bits, signed_bit_width(-extreme, extreme))
         return bits
 
-    def _check_accumulator_bits(self) -> None:
-        minimum = self.min_accumulator_bits()
-        for name in ("n_accum_bits", "n_accum_bits_output"):
-            value = getattr(self, name)
-            if value is not None and value < minimum:
-                raise ValueError(
-                    f"{name} must be at least {minimum} to hold one {self.n_a_bits}-bit input times one "
-                    f"{self.n_w_bits}-bit weight (the smallest accumulator with one active input), "
-                    f"got {value}"
-                )
-
     # construction
 
     def _build_layers(self) -> None:
@@ -284,10 +273,14 @@ class SparseQuantNeuralNetwork(nn.Module):
         return out * self.output_scale + self.output_offset
 
     def train(self, mode: bool = True) -> SparseQuantNeuralNetwork:
-        """Set training mode, skipping torch's walk over the Brevitas submodules when all are in it already
-        (skorch asks before every step; the walk costs a tenth of a step)."""
-        if any(module.training != mode for module in self.modules()):
-            super().train(mode)
+        """Set training mode. skorch asks before every step, when every submodule is in it already:
+        reading the modes of ~300 Brevitas submodules (3 hidden layers) costs 0.2 ms, setting them 1 ms."""
+        stack = [self]
+        while stack:
+            module = stack.pop()
+            if module.training != mode:
+                return super().train(mode)
+            stack.extend(child for child in module._modules.values() if child is not None)
         return self
 
     def learned_scales(self) -> list[nn.Parameter]:

@@ -14,7 +14,13 @@ from torch import nn
 
 from ._routes import ACCUMULATOR_ROUTES
 
-__all__ = ["MAX_QUANT_BITS", "MIN_QUANT_BITS", "NETWORK_CONSTRAINTS", "check_network_params"]
+__all__ = [
+    "MAX_QUANT_BITS",
+    "MIN_QUANT_BITS",
+    "NETWORK_CONSTRAINTS",
+    "check_accumulator_budgets",
+    "check_network_params",
+]
 
 MIN_QUANT_BITS = 2
 MAX_QUANT_BITS = 8
@@ -91,3 +97,15 @@ def check_network_params(params: dict, caller_name: str) -> None:
             f"n_prune_neurons_percentage must be 0 with accumulator_route={route!r} (use 'prune' to prune "
             f"neurons), got {params['n_prune_neurons_percentage']!r}"
         )
+
+
+def check_accumulator_budgets(params: dict, minimum: int) -> None:
+    """Raise ``ValueError`` if a budget that is set cannot hold one input times one weight (``minimum``)."""
+    for name in ("n_accum_bits", "n_accum_bits_output"):
+        value = params[name]
+        if value is not None and value < minimum:
+            raise ValueError(
+                f"{name} must be at least {minimum} to hold one {params['n_a_bits']}-bit input times one "
+                f"{params['n_w_bits']}-bit weight (the smallest accumulator with one active input), "
+                f"got {value}"
+            )
