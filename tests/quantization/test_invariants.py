@@ -5,6 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from veil.quantization import parse_rounding_threshold_bits
+from veil.quantization._graph_builder import GraphBuilder
+from veil.quantization._integer_graph import TensorInfo
+from veil.quantization._quantizers import UniformQuantizer
 from veil.torch import compile_brevitas_qat_model, compile_torch_model
 
 SMALL_BITS = {"model_inputs": 2, "op_inputs": 2, "op_weights": 2, "model_outputs": 3}
@@ -96,3 +100,16 @@ def test_rounding_requantizes_the_output_only_when_it_is_the_widest_value(hidden
     assert kinds[:3] == ["LinearNode", "LookupNode", "LinearNode"]
     assert (kinds[-1] == "LookupNode") is output_is_looked_up
     assert module.graph.table_lookup_count() == hidden + (3 if output_is_looked_up else 0)
+
+
+@pytest.mark.parametrize(("high", "lsbs"), [(200, 2), (254, 3), (255, 3)])
+def test_a_rounded_lookup_reads_no_more_bits_than_rounding_keeps_even_when_rounding_up_carries(high, lsbs):
+    """8-bit values rounded to 6 bits: 254 and 255 round up to 256 (a ninth bit) unless one more bit goes."""
+    builder = GraphBuilder(
+        parse_rounding_threshold_bits({"n_bits": 6, "method": "exact"}), n_bits_op_inputs=3
+    )
+    builder.tensors["accumulator"] = TensorInfo(high=np.array([[high, 17]]))
+    builder.add_lookup("accumulator", [], UniformQuantizer(3, is_signed=False, scale=1.0), "a test")
+    (lookup,) = builder.nodes
+    assert lookup.lsbs_to_remove == lsbs
+    assert lookup.input_bit_width - lookup.lsbs_to_remove == 6

@@ -47,7 +47,9 @@ def test_candidates_are_ordered_by_estimated_latency_and_respect_the_budget():
     # A set budget keeps only the inputs it can hold.
     assert _bits(candidates(None, 4, (3, 4), minimum, 32, None), "n_layers", "n_a_bits") == [(2, 3)]
     fixed = candidates(2, 6, (3,), minimum, 32, latency_budget=None)
-    assert [c.module_params for c in fixed] == [{"n_layers": 2, "n_accum_bits": 6, "n_a_bits": 3}]
+    assert [c.module_params for c in fixed] == [
+        {"n_layers": 2, "n_accum_bits": 6, "n_a_bits": 3, "n_w_bits": 2}
+    ]
     # Budgets below what one input times one weight needs are raised to it.
     assert {c.module_params["n_accum_bits"] for c in candidates(2, None, (3,), lambda a: 6, 32, None)} == {6}
     # Searched 4-bit inputs only in one-hidden-layer networks.
@@ -62,6 +64,26 @@ def test_candidates_are_ordered_by_estimated_latency_and_respect_the_budget():
         (4, 5, 3),
     ]
     assert _bits(candidates(3, None, (3, 4), minimum, 32, None), "n_a_bits") == [(3,)] * 3
+    # Weights: ternary unless set; when Veil may round, the (2, 6, 3) configuration reads rounded 8-bit
+    # accumulators of 3-bit weights instead, priced as its lookup plus a cheapest lookup per rounded bit.
+    assert {c.module_params["n_w_bits"] for c in candidates(None, None, (3,), minimum, 32, None, 4)} == {4}
+    rounded = candidates(None, None, (3, 4), minimum, 32, latency_budget=3.0, may_round=True)
+    assert _bits(rounded, "n_layers", "n_accum_bits", "n_a_bits", "n_w_bits") == [
+        (2, 4, 3, 2),
+        (2, 5, 3, 2),
+        (2, 5, 4, 2),
+        (3, 5, 3, 2),
+        (2, 6, 4, 2),
+        (2, 8, 3, 3),
+        (4, 5, 3, 2),
+    ]
+    assert [c.rounding_threshold_bits for c in rounded].count(None) == 6
+    assert rounded[5].rounding_threshold_bits == {"n_bits": 6, "method": "exact"}
+    assert rounded[5].estimated_seconds == pytest.approx(32 * (LOOKUP_SECONDS[6] + 2 * LOOKUP_SECONDS[2]))
+    assert rounded[5].settings == {
+        **rounded[5].module_params,
+        "rounding_threshold_bits": {"n_bits": 6, "method": "exact"},
+    }
     assert input_bits_options(None) == (3, 4) and input_bits_options(5) == (5,)
     assert input_bits_options(None, searching=False) == (3,)
 
@@ -81,18 +103,49 @@ def test_search_is_deterministic_reported_and_never_overrides_explicit_parameter
     assert report["searched"] and report["reference_score"] is not None
     tried = report["candidates"]
     assert tried[0]["n_layers"] == 2 and tried[0]["n_accum_bits"] == 4
-    names = ("n_layers", "n_accum_bits", "n_a_bits")
+    names = ("n_layers", "n_accum_bits", "n_a_bits", "n_w_bits")
     assert report["chosen"] in [{name: c[name] for name in names} for c in tried]
     module = first.base_module_to_compile
     assert {name: getattr(module, name) for name in names} == report["chosen"]
     # The parameters stay as given: the choice lives in capacity_.
     assert first.module__n_accum_bits is None and first.module__n_layers is None
-    assert first.module__n_a_bits is None
+    assert first.module__n_a_bits is None and first.module__n_w_bits is None
 
     fixed = NeuralNetClassifier(module__n_layers=3, module__n_accum_bits=5, **QUICK).fit(X, y)
     assert not fixed.capacity_["searched"]
-    assert fixed.capacity_["chosen"] == {"n_layers": 3, "n_accum_bits": 5, "n_a_bits": 3}
+    assert fixed.capacity_["chosen"] == {"n_layers": 3, "n_accum_bits": 5, "n_a_bits": 3, "n_w_bits": 2}
     assert fixed.base_module_to_compile.accumulator_budgets() == [5, 5, 7]
+
+
+def test_rounded_candidate_is_tried_only_when_the_user_left_its_settings_to_veil():
+    X, y = make_classification(
+        n_samples=300, n_features=8, n_informative=6, n_classes=4, class_sep=0.7, random_state=0
+    )
+    searched = NeuralNetClassifier(module__n_layers=2, accuracy_tolerance=0.0, **QUICK).fit(X, y)
+    last = searched.capacity_["candidates"][-1]  # the dearest candidate, tried once the others fell short
+    assert last["rounding_threshold_bits"] == {"n_bits": 6, "method": "exact"}
+    assert (last["n_accum_bits"], last["n_w_bits"], last["n_a_bits"]) == (8, 3, 3)
+    for user in ({"module__n_w_bits": 2}, {"module__n_accum_bits": 6}, {"rounding_threshold_bits": 7}):
+        short = {**QUICK, "max_epochs": 2}  # only which candidates are tried matters here
+        model = NeuralNetClassifier(module__n_layers=2, accuracy_tolerance=0.0, **short, **user).fit(X, y)
+        assert all("rounding_threshold_bits" not in c for c in model.capacity_["candidates"]), user
+
+
+def test_the_chosen_rounding_reaches_the_circuit_and_the_users_own_wins():
+    X, y = make_classification(n_samples=200, n_features=8, n_informative=6, random_state=0)
+    wide = {"module__n_layers": 2, "module__n_accum_bits": 8, "module__n_w_bits": 3, "module__n_a_bits": 3}
+    model = NeuralNetClassifier(**wide, **QUICK).fit(X, y)
+    unrounded = model.compile(X).statistics
+    assert unrounded.rounding_bootstrap_count == 0 and max(unrounded.table_lookups_by_bit_width) > 6
+    # As if the search had chosen this configuration with its rounding (capacity_ is what fit reports).
+    model.capacity_["chosen"]["rounding_threshold_bits"] = {"n_bits": 6, "method": "exact"}
+    model._build_integer_model(model.skorch_net_, X)
+    rounded = model.compile(X).statistics
+    assert max(rounded.table_lookups_by_bit_width) == 6 and rounded.rounding_bootstrap_count > 0
+    np.testing.assert_array_equal(model.predict(X[:50], fhe="simulate"), model.predict(X[:50]))
+    model.set_params(rounding_threshold_bits={"n_bits": 7, "method": "exact"})
+    model._build_integer_model(model.skorch_net_, X)
+    assert max(model.compile(X).statistics.table_lookups_by_bit_width) == 7
 
 
 def test_parallel_search_trains_the_same_networks_and_shows_their_warnings():

@@ -111,6 +111,8 @@ class GraphBuilder:
         info = self.tensors[source]
         check_univariate(steps, info.row_shape, where)
         lsbs = self.lsbs_to_remove(info.bit_width)
+        if lsbs and lookup_input_bit_width(info.high, lsbs) > info.bit_width:
+            lsbs += 1  # rounding up would carry into a new top bit: one more low bit keeps the lookup's width
         low, high = quantizer.integer_bounds
         name = f"{source}:requantized:{len(self.nodes)}"
         self.nodes.append(

@@ -26,7 +26,6 @@ from veil.errors import InputValidationError
 from veil.qat._defaults import (
     DEFAULT_MIN_HIDDEN_NEURONS,
     DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
-    DEFAULT_N_W_BITS,
 )
 from veil.torch import build_quantized_module, torch_to_onnx
 
@@ -72,7 +71,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
         *,
         module__n_layers=None,
         module__n_hidden_neurons_multiplier=DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
-        module__n_w_bits=DEFAULT_N_W_BITS,
+        module__n_w_bits=None,
         module__n_a_bits=None,
         module__n_accum_bits=None,
         module__n_prune_neurons_percentage=0.0,
@@ -153,7 +152,9 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
     def _module_params(self, chosen: dict) -> dict:
         """The network's arguments: the user's ``module__*`` values, ``chosen`` filling the ``None`` ones."""
         params = {name: getattr(self, f"module__{name}") for name in self._module_param_names()}
-        params.update({name: value for name, value in chosen.items() if params.get(name) is None})
+        params.update(
+            {name: value for name, value in chosen.items() if name in params and params[name] is None}
+        )
         return params
 
     # -- training ------------------------------------------------------------------------------------------
@@ -264,9 +265,15 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
             onnx_model,
             X,
             n_bits=module.n_a_bits,  # unused: the network quantizes its input and every activation itself
-            rounding_threshold_bits=self.rounding_threshold_bits,
+            rounding_threshold_bits=self._rounding_threshold_bits(),
             import_qat=True,
         )
+
+    def _rounding_threshold_bits(self):
+        """The user's ``rounding_threshold_bits``, else the chosen candidate's (None: no rounding)."""
+        if self.rounding_threshold_bits is not None:
+            return self.rounding_threshold_bits
+        return self.capacity_["chosen"].get("rounding_threshold_bits")
 
     def _new_fitted_net(self):
         """A fresh, uninitialized skorch network with the fitted configuration (to load weights into)."""

@@ -16,6 +16,8 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
+from veil.qat._defaults import DEFAULT_N_W_BITS
+
 from ._params import VALIDATION_FRACTION
 from ._search_jobs import SearchJobs
 
@@ -32,19 +34,39 @@ SEARCHED_ACCUM_BITS = (4, 5, 6)
 SEARCHED_A_BITS = (3, 4)
 #: Fewer rows than this and a validation split says nothing: the cheapest candidate is used.
 MIN_SEARCH_ROWS = 60
+#: The one-hidden-layer, 6-bit, 3-bit-input candidate reads wider neurons instead: 3-bit weights and 8-bit
+#: accumulators (more inputs each), rounded exactly to 6 bits before the same lookup
+#: (docs/decisions/rounded-candidate.md). Offered when the user sets none of these.
+ROUNDED = {"lookup_bits": 6, "n_accum_bits": 8, "n_w_bits": 3, "n_a_bits": 3}
 
 
-def estimated_seconds(n_hidden_neurons: int, n_hidden_layers: int, accum_bits: int) -> float:
-    """Encrypted seconds per row if every hidden neuron stays active (idle ones cost nothing)."""
-    return n_hidden_layers * n_hidden_neurons * LOOKUP_SECONDS[min(max(accum_bits, 2), 8)]
+def estimated_seconds(
+    n_hidden_neurons: int, n_hidden_layers: int, lookup_bits: int, rounded_bits: int = 0
+) -> float:
+    """Encrypted seconds per row if every hidden neuron stays active (idle ones cost nothing).
+
+    A neuron costs its lookup, priced by the bits it reads, and one bootstrap per bit its accumulator
+    loses to exact rounding, priced as the cheapest lookup (as ``make bench-accuracy``'s estimate does).
+    """
+    per_neuron = LOOKUP_SECONDS[min(max(lookup_bits, 2), 8)] + rounded_bits * min(LOOKUP_SECONDS.values())
+    return n_hidden_layers * n_hidden_neurons * per_neuron
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One configuration to try: the ``module__*`` values it sets, and its estimated latency."""
+    """One configuration to try: the ``module__*`` values it sets, its estimated latency, and the
+    ``rounding_threshold_bits`` its integer model uses (None: no rounding)."""
 
     module_params: dict
     estimated_seconds: float
+    rounding_threshold_bits: dict | None = None
+
+    @property
+    def settings(self) -> dict:
+        """What the candidate sets, as ``capacity_`` reports it: module values, and rounding if any."""
+        if self.rounding_threshold_bits is None:
+            return dict(self.module_params)
+        return {**self.module_params, "rounding_threshold_bits": self.rounding_threshold_bits}
 
 
 @dataclass
@@ -68,6 +90,8 @@ def candidates(
     min_accum_bits,
     n_hidden_neurons: int,
     latency_budget: float | None,
+    w_bits: int | None = None,
+    may_round: bool = False,
 ) -> list[Candidate]:
     """The configurations to try, by increasing estimated latency; a set parameter is not varied.
 
@@ -75,7 +99,9 @@ def candidates(
     them) and ``min_accum_bits(a_bits)`` the smallest budget that holds one input times one weight.
     Candidates over ``latency_budget`` (estimated seconds per row) are dropped, except the cheapest. A
     deeper network at 4 bits is not tried (at two inputs per neuron, depth did not help), nor an input
-    wider than a set budget holds, nor a searched wider input in a deeper network.
+    wider than a set budget holds, nor a searched wider input in a deeper network. Weights are
+    ``w_bits`` (None: ternary); with ``may_round`` (the user set no weight bits, budget or rounding),
+    the configuration :data:`ROUNDED` replaces is read through rounding instead.
     """
     layer_options = SEARCHED_N_LAYERS if n_layers is None else (n_layers,)
     bits_options = SEARCHED_ACCUM_BITS if accum_bits is None else (accum_bits,)
@@ -94,10 +120,13 @@ def candidates(
         configurations = {
             (layers, bits, a) for layers, bits, a in configurations if layers == 2 or a == narrowest
         }
+    weights = DEFAULT_N_W_BITS if w_bits is None else w_bits
     found = sorted(
         (
-            Candidate(
-                {"n_layers": layers, "n_accum_bits": bits, "n_a_bits": a_bits},
+            _rounded(n_hidden_neurons)
+            if may_round and (layers, bits, a_bits) == (2, ROUNDED["lookup_bits"], ROUNDED["n_a_bits"])
+            else Candidate(
+                {"n_layers": layers, "n_accum_bits": bits, "n_a_bits": a_bits, "n_w_bits": weights},
                 estimated_seconds(n_hidden_neurons, layers - 1, bits),
             )
             for layers, bits, a_bits in configurations
@@ -106,6 +135,21 @@ def candidates(
     )
     within = [c for c in found[1:] if latency_budget is None or c.estimated_seconds <= latency_budget]
     return [found[0], *within]
+
+
+def _rounded(n_hidden_neurons: int) -> Candidate:
+    """The :data:`ROUNDED` configuration: one hidden layer, accumulators rounded exactly to its lookup."""
+    lookup, accum = ROUNDED["lookup_bits"], ROUNDED["n_accum_bits"]
+    return Candidate(
+        {
+            "n_layers": 2,
+            "n_accum_bits": accum,
+            "n_a_bits": ROUNDED["n_a_bits"],
+            "n_w_bits": ROUNDED["n_w_bits"],
+        },
+        estimated_seconds(n_hidden_neurons, 1, lookup, rounded_bits=accum - lookup),
+        {"n_bits": lookup, "method": "exact"},
+    )
 
 
 def input_bits_options(n_a_bits: int | None, searching: bool = True) -> tuple[int, ...]:
@@ -154,6 +198,11 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         for a_bits in a_bits_options
     }
     probe = probes[a_bits_options[0]]
+    may_round = (
+        user["n_w_bits"] is None
+        and user["n_accum_bits"] is None
+        and estimator.rounding_threshold_bits is None
+    )
     found = candidates(
         user["n_layers"],
         user["n_accum_bits"],
@@ -161,9 +210,11 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         lambda a_bits: probes[a_bits].min_accumulator_bits(),
         probe.n_hidden_neurons,
         estimator.latency_budget,
+        user["n_w_bits"],
+        may_round,
     )
     if len(found) == 1 or len(X) < MIN_SEARCH_ROWS:
-        return CapacityReport(found[0].module_params, found[0].estimated_seconds, searched=False), None
+        return CapacityReport(found[0].settings, found[0].estimated_seconds, searched=False), None
 
     classifier = is_classifier(estimator)
     X_fit, X_val, y_fit, y_val = validation_split(X, y, classifier, estimator.random_state)
@@ -180,7 +231,7 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         candidate = found[index - 1]
         report.candidates.append(
             {
-                **candidate.module_params,
+                **candidate.settings,
                 "estimated_seconds": candidate.estimated_seconds,
                 "validation_score": value,
             }
@@ -190,7 +241,7 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         if within_tolerance(value, report.reference_score, estimator.accuracy_tolerance, len(X_val)):
             best = (candidate, value, net)
             break
-    report.chosen, report.estimated_seconds = best[0].module_params, best[0].estimated_seconds
+    report.chosen, report.estimated_seconds = best[0].settings, best[0].estimated_seconds
     return report, best[2]
 
 
@@ -205,5 +256,6 @@ def _probe_network(estimator, module_params: dict, n_outputs: int):
     }
     # Budgets stay unset: the probe's own minimum is what it is asked for.
     params = {**module_params, "n_layers": module_params["n_layers"] or 2, **routed}
+    params["n_w_bits"] = params["n_w_bits"] or DEFAULT_N_W_BITS
     params.update(n_accum_bits=None, n_accum_bits_output=None)
     return SparseQuantNeuralNetwork(input_dim=estimator.n_features_in_, n_outputs=n_outputs, **params)

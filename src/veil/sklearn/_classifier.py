@@ -36,8 +36,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     module__n_hidden_neurons_multiplier : int, default=1
         Hidden layers have ``module__n_hidden_neurons_multiplier * n_features`` neurons, and at least
         ``module__min_hidden_neurons``. Each costs one table lookup (idle ones cost nothing).
-    module__n_w_bits : int, default=2
-        Bits of the weights.
+    module__n_w_bits : int or None, default=None
+        Bits of the weights. None: 2 (ternary), except in the search's wide candidate: 3-bit weights
+        with 8-bit accumulators rounded exactly to 6 bits before their lookups, tried when
+        ``module__n_accum_bits`` and ``rounding_threshold_bits`` are left to None too.
     module__n_a_bits : int or None, default=None
         Bits of the inputs and activations. None: 3; when ``fit`` searches (``module__n_layers`` or
         ``module__n_accum_bits`` left to None), it tries 4 as well in one-hidden-layer networks: finer
@@ -94,6 +96,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     rounding_threshold_bits : None, int or dict, default=None
         Round hidden accumulators exactly to this many bits before their table lookup (see
         :func:`veil.quantization.parse_rounding_threshold_bits`); the output layer is never rounded.
+        None: no rounding, unless ``fit`` chooses its rounded candidate (``capacity_["chosen"]`` says so).
     accuracy_tolerance : float, default=0.01
         How far below the float reference's validation score (accuracy, or R² for the regressor) the
         capacity search may stop: higher is faster under encryption, lower is more accurate.

@@ -80,9 +80,10 @@ ESTIMATOR_CONSTRAINTS: dict[str, list] = {
         for name, constraints in NETWORK_CONSTRAINTS.items()
         if name not in ("input_dim", "n_outputs", "accumulator_route")
     },
-    # Left to None, depth, hidden accumulator budget and input/activation bits are chosen by the search.
+    # Left to None, depth, hidden budget, input/activation and weight bits are chosen by the search.
     "module__n_layers": [None, IntegerInterval(1, None, closed="left")],
     "module__n_a_bits": [None, IntegerInterval(MIN_QUANT_BITS, MAX_QUANT_BITS)],
+    "module__n_w_bits": [None, IntegerInterval(MIN_QUANT_BITS, MAX_QUANT_BITS)],
     "criterion": [None, TorchClass(torch.nn.Module, "torch.nn.CrossEntropyLoss")],
     "optimizer": [TorchClass(torch.optim.Optimizer, "torch.optim.Adam")],
     "lr": [Interval(Real, 0, None, closed="neither")],
