@@ -1,6 +1,7 @@
 """veil.fhe: compile one integer function, run it, and report what it costs."""
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -126,6 +127,9 @@ def test_error_probabilities_must_be_in_the_open_unit_interval(name, value):
 def test_huge_keys_are_announced_with_their_size(circuit):
     from veil.fhe._circuit import _warn_if_keys_are_large
 
-    statistics = dataclasses.replace(circuit.statistics, server_key_bytes=1_100_000_000)
-    with pytest.warns(UserWarning, match=r"evaluation keys take 1\.10 GB"):
+    statistics = dataclasses.replace(circuit.statistics, server_key_bytes=2_100_000_000)
+    with pytest.warns(UserWarning, match=r"evaluation keys take 2\.10 GB"):
         _warn_if_keys_are_large(statistics)
+    with warnings.catch_warnings():  # the rounded candidate's 1.2 GB generate in seconds: no warning
+        warnings.simplefilter("error")
+        _warn_if_keys_are_large(dataclasses.replace(circuit.statistics, server_key_bytes=1_300_000_000))
