@@ -53,7 +53,7 @@ def combined_report(runs: list[Path], command: str, machine: str, note: str | No
     notes = {name: text for name, text in notes.items() if text}
     notes["sources"] = "; ".join(sources) + (f". {note}" if note else "")
     return {
-        "date": f"{header.get('date', 'unknown date')} (combined)",
+        "date": f"{header.get('date', 'unknown date').removesuffix(' (combined)')} (combined)",
         "machine": header.get("machine", machine),
         "command": command,
         "params": json.loads(_setting(ordered[0].get("params"))),
