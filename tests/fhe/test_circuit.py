@@ -85,6 +85,20 @@ def test_statistics_price_rounded_lookups_at_their_kept_precision():
     assert statistics.programmable_bootstrap_count == 8
 
 
+def test_rounded_lookups_are_counted_at_the_bits_concrete_keeps_when_their_chain_is_wider():
+    def widened(q_x):
+        # As an integer linear layer: an 8-bit product, shifted down to a 7-bit accumulator, rounded by 1.
+        product = fhe.hint_bit_width(q_x * 9 + 10, 8)
+        accumulator = fhe.hint_bit_width(product - 10, 7)
+        kept = fhe.round_bit_pattern(accumulator, 1)
+        return fhe.table_lookup(kept, lambda stored: stored >> 4, bit_width=7, lsbs_to_remove=1)
+
+    inputset = [np.array([[value, 14 - value]]) for value in range(15)]
+    statistics = fhe.compile_integer_function(widened, inputset, execution=False).statistics
+    # The chain is 8 bits wide: concrete removes 2 bits to keep the 6 asked for, and the lookup reads 6.
+    assert statistics.table_lookups_by_bit_width == {6: 2}
+
+
 def _wide_function(q_x):
     accumulator = fhe.hint_bit_width(q_x @ np.array([[100], [7]]), 11)
     return fhe.table_lookup(accumulator, lambda stored: stored >> 8, bit_width=11)

@@ -311,8 +311,12 @@ def _table_lookups_by_bit_width(graph) -> dict[int, int]:
         dtype = predecessor.output.dtype
         bit_width = dtype.bit_width if isinstance(dtype, Integer) else -1
         if _is_rounding(predecessor):
-            # The lookup only sees the bits the rounding kept.
-            bit_width -= predecessor.properties["kwargs"]["lsbs_to_remove"]
+            # The lookup only sees the bits the rounding kept: concrete's count, which differs from the
+            # requested lsbs_to_remove when the value's chain is wider than the value (it removes more).
+            kept = predecessor.properties.get("resulting_bit_width")
+            bit_width = (
+                kept if kept is not None else bit_width - predecessor.properties["kwargs"]["lsbs_to_remove"]
+            )
         counts[bit_width] += int(np.prod(node.output.shape, dtype=np.int64))
     return dict(sorted(counts.items()))
 
