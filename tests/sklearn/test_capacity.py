@@ -78,6 +78,9 @@ def test_candidates_are_ordered_by_estimated_latency_and_respect_the_budget():
         (4, 5, 3, 2),
     ]
     assert [c.rounding_threshold_bits for c in rounded].count(None) == 6
+    # A budget too tight for the rounded one keeps the plain (2, 6, 3) candidate it would replace.
+    tight = candidates(None, None, (3,), minimum, 32, latency_budget=2.0, may_round=True)
+    assert _bits(tight, "n_layers", "n_accum_bits", "n_w_bits")[-1] == (2, 6, 2)
     assert rounded[5].rounding_threshold_bits == {"n_bits": 6, "method": "exact"}
     assert rounded[5].estimated_seconds == pytest.approx(32 * (LOOKUP_SECONDS[6] + 2 * LOOKUP_SECONDS[2]))
     assert rounded[5].settings == {

@@ -101,7 +101,7 @@ def candidates(
     deeper network at 4 bits is not tried (at two inputs per neuron, depth did not help), nor an input
     wider than a set budget holds, nor a searched wider input in a deeper network. Weights are
     ``w_bits`` (None: ternary); with ``may_round`` (the user set no weight bits, budget or rounding),
-    the configuration :data:`ROUNDED` replaces is read through rounding instead.
+    the configuration :data:`ROUNDED` replaces is read through rounding instead, if the budget holds it.
     """
     layer_options = SEARCHED_N_LAYERS if n_layers is None else (n_layers,)
     bits_options = SEARCHED_ACCUM_BITS if accum_bits is None else (accum_bits,)
@@ -121,16 +121,20 @@ def candidates(
             (layers, bits, a) for layers, bits, a in configurations if layers == 2 or a == narrowest
         }
     weights = DEFAULT_N_W_BITS if w_bits is None else w_bits
+
+    def candidate(layers: int, bits: int, a_bits: int) -> Candidate:
+        plain = Candidate(
+            {"n_layers": layers, "n_accum_bits": bits, "n_a_bits": a_bits, "n_w_bits": weights},
+            estimated_seconds(n_hidden_neurons, layers - 1, bits),
+        )
+        if may_round and (layers, bits, a_bits) == (2, ROUNDED["lookup_bits"], ROUNDED["n_a_bits"]):
+            rounded = _rounded(n_hidden_neurons)
+            if latency_budget is None or rounded.estimated_seconds <= latency_budget:
+                return rounded  # else the plain one stays, which the budget may still hold
+        return plain
+
     found = sorted(
-        (
-            _rounded(n_hidden_neurons)
-            if may_round and (layers, bits, a_bits) == (2, ROUNDED["lookup_bits"], ROUNDED["n_a_bits"])
-            else Candidate(
-                {"n_layers": layers, "n_accum_bits": bits, "n_a_bits": a_bits, "n_w_bits": weights},
-                estimated_seconds(n_hidden_neurons, layers - 1, bits),
-            )
-            for layers, bits, a_bits in configurations
-        ),
+        (candidate(*configuration) for configuration in configurations),
         key=lambda c: (c.estimated_seconds, c.module_params["n_layers"], c.module_params.get("n_a_bits", 0)),
     )
     within = [c for c in found[1:] if latency_budget is None or c.estimated_seconds <= latency_budget]
