@@ -134,7 +134,7 @@ def test_rounded_candidate_is_tried_only_when_the_user_left_its_settings_to_veil
         assert all("rounding_threshold_bits" not in c for c in model.capacity_["candidates"]), user
 
 
-def test_the_chosen_rounding_reaches_the_circuit_and_the_users_own_wins():
+def test_the_chosen_rounding_reaches_the_circuit_and_the_users_own_wins(tmp_path):
     X, y = make_classification(n_samples=200, n_features=8, n_informative=6, random_state=0)
     wide = {"module__n_layers": 2, "module__n_accum_bits": 8, "module__n_w_bits": 3, "module__n_a_bits": 3}
     model = NeuralNetClassifier(**wide, **QUICK).fit(X, y)
@@ -146,6 +146,10 @@ def test_the_chosen_rounding_reaches_the_circuit_and_the_users_own_wins():
     rounded = model.compile(X).statistics
     assert max(rounded.table_lookups_by_bit_width) == 6 and rounded.rounding_bootstrap_count > 0
     np.testing.assert_array_equal(model.predict(X[:50], fhe="simulate"), model.predict(X[:50]))
+    model.dump(tmp_path / "rounded.veil")  # the file holds the rounded integer model as it is
+    loaded = veil.load(tmp_path / "rounded.veil")
+    assert max(loaded.compile(X).statistics.table_lookups_by_bit_width) == 6
+    np.testing.assert_array_equal(loaded.predict(X[:50], fhe="simulate"), model.predict(X[:50]))
     model.set_params(rounding_threshold_bits={"n_bits": 7, "method": "exact"})
     model._build_integer_model(model.skorch_net_, X)
     assert max(model.compile(X).statistics.table_lookups_by_bit_width) == 7
