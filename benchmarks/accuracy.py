@@ -6,6 +6,7 @@ measured in this run, and fit seconds. One JSON line per finished problem goes t
 finishes; at the end ``<out>.json``, ``<out>.md`` and ``<out>.png`` (gap against latency).
 
     python -m benchmarks.accuracy --only iris,moons --param max_epochs=3 --param module__n_accum_bits=6
+    python -m benchmarks.accuracy --combine results/a.jsonl results/b.jsonl --out results/a-b  # one report
 """
 
 from __future__ import annotations
