@@ -37,7 +37,7 @@ MIN_SEARCH_ROWS = 60
 #: The one-hidden-layer, 6-bit, 3-bit-input candidate reads wider neurons instead: 3-bit weights and 8-bit
 #: accumulators (more inputs each), rounded exactly to 6 bits before the same lookup
 #: (docs/decisions/rounded-candidate.md). Offered when the user sets none of these.
-ROUNDED = {"lookup_bits": 6, "n_accum_bits": 8, "n_w_bits": 3, "n_a_bits": 3}
+ROUNDED = {"lookup_bits": 6, "n_accum_bits": 8, "n_w_bits": 3, "n_a_bits": SEARCHED_A_BITS[0]}
 
 
 def estimated_seconds(
@@ -144,13 +144,9 @@ def candidates(
 def _rounded(n_hidden_neurons: int) -> Candidate:
     """The :data:`ROUNDED` configuration: one hidden layer, accumulators rounded exactly to its lookup."""
     lookup, accum = ROUNDED["lookup_bits"], ROUNDED["n_accum_bits"]
+    module_params = {name: ROUNDED[name] for name in ("n_accum_bits", "n_a_bits", "n_w_bits")}
     return Candidate(
-        {
-            "n_layers": 2,
-            "n_accum_bits": accum,
-            "n_a_bits": ROUNDED["n_a_bits"],
-            "n_w_bits": ROUNDED["n_w_bits"],
-        },
+        {"n_layers": 2, **module_params},
         estimated_seconds(n_hidden_neurons, 1, lookup, rounded_bits=accum - lookup),
         {"n_bits": lookup, "method": "exact"},
     )

@@ -61,15 +61,14 @@ class BatchFetchingDataset(Dataset):
     """skorch's dataset, read one batch at a time.
 
     torch's loader calls ``__getitems__`` with a batch's indices when a dataset has it: one fancy index
-    instead of a Python call per row and a stack (an eighth of a training step's time on 10,000 rows).
-    The batches, their order and their dtypes are skorch's; the loader's ``collate_fn`` must then be
+    instead of a Python call per row through scikit-learn's index checks, and a stack
+    (docs/decisions/training-step-cost.md). The estimators pass validated arrays. The batches, their
+    order and their dtypes are skorch's; the loader's ``collate_fn`` must then be
     :func:`torch.utils.data.default_convert`, which only turns the batch's arrays into tensors.
     """
 
     def __getitems__(self, indices: list[int]):
         rows = np.asarray(indices)
-        if not isinstance(self.X, np.ndarray) or not isinstance(self.y, np.ndarray | None):
-            return self[rows]  # skorch's general indexing (slower: scikit-learn checks every index)
         return self.transform(self.X[rows], None if self.y is None else self.y[rows])
 
 
