@@ -61,6 +61,10 @@ def combined_report(runs: list[Path], command: str, machine: str, note: str | No
         "lookup_seconds": header.get("lookup_seconds", {}),
         "lookup_costs_source": header.get("lookup_costs_source", "unknown")
         + " (each row keeps the latency estimate of its own run)",
+        # Rows of runs before the complexity pricing priced their lookups alone: say so when any is here.
+        "seconds_per_complexity_unit": (
+            header.get("seconds_per_complexity_unit") if all("complexity" in r for r in ordered) else None
+        ),
         "notes": notes,
         "summary": summarize(ordered),
         "rows": ordered,

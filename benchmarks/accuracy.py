@@ -1,9 +1,10 @@
 """``make bench-accuracy``: accuracy of the estimators' defaults on a broad suite, scaled and raw features.
 
 For every problem of :mod:`benchmarks.suite` and variant: a float scikit-learn MLP, Veil's clear and simulated
-scores, their gap, the circuit's table lookups by precision, a latency estimate priced with lookup costs
-measured in this run, and fit seconds. One JSON line per finished problem goes to ``<out>.jsonl`` as it
-finishes; at the end ``<out>.json``, ``<out>.md`` and ``<out>.png`` (gap against latency).
+scores, their gap, the circuit's table lookups by precision, a latency estimate (concrete's complexity of
+the circuit, priced at lookup costs measured in this run), and fit seconds. One JSON line per finished
+problem goes to ``<out>.jsonl`` as it finishes; at the end ``<out>.json``, ``<out>.md`` and ``<out>.png``
+(gap against latency).
 
     python -m benchmarks.accuracy --only iris,moons --param max_epochs=3 --param module__n_accum_bits=6
     python -m benchmarks.accuracy --combine results/a.jsonl results/b.jsonl --out results/a-b  # one report
@@ -31,7 +32,7 @@ from sklearn.utils import resample
 from benchmarks._accuracy_combine import combined_report
 from benchmarks._accuracy_report import markdown, plot, summarize
 from benchmarks._common import RESULTS, SEED, machine, score, split_dataset
-from benchmarks.pbs import floor_seconds, lookup_cost_table
+from benchmarks.pbs import latency_estimate, lookup_cost_table, seconds_per_complexity_unit
 from benchmarks.suite import VARIANTS, problems_by_name
 
 FLOAT_MLP_MAX_ITER = 500
@@ -177,9 +178,8 @@ def _measure(problem, variant: str, params: dict, costs: dict, max_rows: int | N
     statistics = model.fhe_circuit.statistics
     lookups = statistics.table_lookups_by_bit_width
     row["table_lookups_by_bit_width"] = {str(bits): int(count) for bits, count in sorted(lookups.items())}
-    missing = sorted(set(lookups) - set(costs))
-    row["latency_estimate_seconds"] = None if missing else floor_seconds(statistics, costs)
-    row["lookup_bits_without_cost"] = missing
+    row["complexity"] = statistics.complexity
+    row["latency_estimate_seconds"] = latency_estimate(statistics, costs)
 
     simulated = model.predict(X_test, fhe="simulate")
     row["simulated_score"] = score(problem.task, y_test, simulated)
@@ -336,6 +336,7 @@ def _report(args, argv, rows: list[dict], costs: dict, costs_source: str) -> dic
         "max_rows": args.max_rows,
         "lookup_seconds": {str(bits): seconds for bits, seconds in sorted(costs.items())},
         "lookup_costs_source": costs_source,
+        "seconds_per_complexity_unit": seconds_per_complexity_unit(costs),
         "notes": {name: problems[name].note for name in args.only if problems[name].note},
         "summary": summarize(rows),
         "rows": rows,

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from benchmarks._accumulator_masks import AccumulatorMasks, BudgetedLayer
-from benchmarks.pbs import floor_seconds, lookup_cost_table
+from benchmarks.pbs import latency_estimate, lookup_cost_table
 
 SEED = 0
 EPOCHS = 30
@@ -130,10 +130,10 @@ def benchmark_digits_cnn(
     """Train, compile and run the digits CNN; every figure of the returned row comes from this run.
 
     ``costs`` (seconds per lookup by bit-width, :func:`benchmarks.pbs.lookup_cost_table`) prices the
-    circuit's lookups as ``floor_seconds``; without it the floor is not computed (``None``). With
-    ``n_encrypted_rows=0`` nothing is encrypted (keygen and seconds per image are ``None``): compare
-    designs by their lookups and floor. ``seed`` seeds torch (the split stays the same); ``design``
-    overrides :func:`digits_cnn`'s arguments.
+    circuit as ``estimated_seconds`` (:func:`benchmarks.pbs.latency_estimate`); without it there is no
+    estimate (``None``). With ``n_encrypted_rows=0`` nothing is encrypted (keygen and seconds per image are
+    ``None``): compare designs by their lookups and estimate. ``seed`` seeds torch (the split stays the
+    same); ``design`` overrides :func:`digits_cnn`'s arguments.
     """
     import torch
 
@@ -169,7 +169,7 @@ def benchmark_digits_cnn(
         "keygen_seconds": keygen_seconds,
         "seconds_per_image": float(np.median(timings)) if timings else None,
         "encrypted_rows": n_encrypted_rows,
-        "floor_seconds": None if costs is None else floor_seconds(statistics, costs),
+        "estimated_seconds": None if costs is None else latency_estimate(statistics, costs),
         **statistics.to_dict(),
     }
 
@@ -210,11 +210,11 @@ def markdown(row: dict) -> str:
     """One table for the bench report; figures concrete or the cost table could not give read ``unknown``."""
     return "\n".join(
         [
-            "| model | accuracy (Brevitas) | s/image | floor s | keygen s | keys MB sent | lookups by bits | "
+            "| model | accuracy (Brevitas) | s/image | est. s | keygen s | keys MB sent | lookups by bits | "
             "PBS | enc == clear |",
             "|---|---|---|---|---|---|---|---|---|",
             f"| {row['model']} | {row['accuracy']:.3f} ({row['brevitas_accuracy']:.3f}) | "
-            f"{figure(row['seconds_per_image'])} | {figure(row.get('floor_seconds'))} | "
+            f"{figure(row['seconds_per_image'])} | {figure(row.get('estimated_seconds'))} | "
             f"{figure(row['keygen_seconds'], 1)} | {figure(row['evaluation_key_bytes'], 0, 1e6)} | "
             f"{row['table_lookups_by_bit_width']} | {row['programmable_bootstrap_count']} | "
             f"{row['execute_equals_clear']} |",
@@ -227,13 +227,13 @@ def main(argv=None) -> None:
     parser.add_argument("--rows", type=int, default=3, help="encrypted images to time (0: simulate only)")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=SEED, help="torch seed (the split does not change)")
-    parser.add_argument("--floor", action="store_true", help="measure lookup costs and price the floor")
+    parser.add_argument("--estimate", action="store_true", help="measure lookup costs, estimate the latency")
     parser.add_argument("--channels", type=int, nargs="+", default=CHANNELS, help="one or two convolutions")
     parser.add_argument("--activation-bits", type=int, default=ACTIVATION_BITS)
     parser.add_argument("--weight-bits", type=int, default=WEIGHT_BITS)
     parser.add_argument("--accumulator-bits", type=int, nargs="+", default=ACCUMULATOR_BITS, help="per layer")
     arguments = parser.parse_args(argv)
-    costs = lookup_cost_table() if arguments.floor else None
+    costs = lookup_cost_table() if arguments.estimate else None
     design = {name: getattr(arguments, name) for name in DESIGN}
     design = {name: tuple(value) if isinstance(value, list) else value for name, value in design.items()}
     row = benchmark_digits_cnn(arguments.rows, arguments.epochs, costs, arguments.seed, **design)

@@ -1,7 +1,10 @@
-"""Micro-benchmark: amortized cost of one table lookup (programmable bootstrap) by precision."""
+"""Micro-benchmark: amortized cost of one table lookup (programmable bootstrap) by precision, and the
+latency estimate it prices: a circuit's cost in concrete's own cost model (``complexity``), converted to
+seconds at the rate these lookups ran (docs/decisions/latency-estimate.md)."""
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -15,17 +18,21 @@ def _identity_lookup(stored: np.ndarray) -> np.ndarray:
     return stored
 
 
-def lookup_seconds(bit_width: int, repeats: int = 3) -> float:
-    """Median seconds of one lookup at ``bit_width`` bits, amortized over 64 parallel lookups."""
-    high = 2**bit_width - 1
+def _lookup_circuit(bit_width: int, execution: bool = True):
+    """64 parallel identity lookups reading ``bit_width`` bits."""
 
     def function(q_x):
         return fhe.table_lookup(fhe.hint_bit_width(q_x, bit_width), _identity_lookup, bit_width)
 
-    inputset = [np.full((1, N_PARALLEL), value) for value in (0, high)]
-    circuit = fhe.compile_integer_function(function, inputset)
+    inputset = [np.full((1, N_PARALLEL), value) for value in (0, 2**bit_width - 1)]
+    return fhe.compile_integer_function(function, inputset, execution=execution)
+
+
+def lookup_seconds(bit_width: int, repeats: int = 3) -> float:
+    """Median seconds of one lookup at ``bit_width`` bits, amortized over 64 parallel lookups."""
+    circuit = _lookup_circuit(bit_width)
     circuit.keygen()
-    row = np.random.default_rng(0).integers(0, high + 1, size=(1, N_PARALLEL))
+    row = np.random.default_rng(0).integers(0, 2**bit_width, size=(1, N_PARALLEL))
     circuit.encrypt_run_decrypt(row)  # warm-up
     timings = []
     for _ in range(repeats):
@@ -40,15 +47,29 @@ def lookup_cost_table(bit_widths=range(2, 9)) -> dict[int, float]:
     return {bits: lookup_seconds(bits) for bits in bit_widths}
 
 
-def floor_seconds(statistics, costs: dict[int, float]) -> float | None:
-    """The least an evaluation can cost: its lookups priced at the micro-benchmark's rate.
+def seconds_per_complexity_unit(costs: dict[int, float]) -> float:
+    """Seconds per unit of concrete's ``complexity``: the median over the measured bit-widths of a
+    lookup's seconds over its complexity (compiled again here, without keys, so that costs read from an
+    older run convert too)."""
+    return _seconds_per_unit(tuple(sorted(costs.items())))
 
-    Rounding bootstraps, when there are any, are priced as the cheapest lookup: a lower bound. ``None``
-    when the floor cannot be priced: a lookup wider than the measured ones, or a bootstrap count concrete
-    could not report.
+
+@functools.cache
+def _seconds_per_unit(costs: tuple) -> float:
+    ratios = [
+        seconds / (_lookup_circuit(bits, execution=False).statistics.complexity / N_PARALLEL)
+        for bits, seconds in costs
+    ]
+    return float(np.median(ratios))
+
+
+def latency_estimate(statistics, costs: dict[int, float]) -> float | None:
+    """Estimated seconds per evaluation: the circuit's complexity at the lookups' measured rate.
+
+    concrete's complexity prices every bootstrap (lookups and rounding) at the parameters the circuit was
+    compiled with, so wider values elsewhere in a lookup's chain raise its price. ``None`` when concrete
+    cannot report the complexity.
     """
-    lookups = statistics.table_lookups_by_bit_width
-    if statistics.rounding_bootstrap_count is None or not set(lookups) <= set(costs):
+    if statistics.complexity is None:
         return None
-    priced = sum(count * costs[bits] for bits, count in lookups.items())
-    return float(priced + statistics.rounding_bootstrap_count * min(costs.values()))
+    return float(statistics.complexity * seconds_per_complexity_unit(costs))

@@ -8,7 +8,7 @@ from benchmarks import run
 from benchmarks._accuracy_combine import combined_report
 from benchmarks._accuracy_report import summarize
 from benchmarks._common import score, split_dataset
-from benchmarks.pbs import floor_seconds
+from benchmarks.pbs import latency_estimate, seconds_per_complexity_unit
 from benchmarks.suite import PROBLEMS, problems_by_name
 from sklearn.metrics import r2_score
 from sklearn.preprocessing import StandardScaler
@@ -123,7 +123,9 @@ def test_combined_report_takes_the_union_of_runs_later_rows_replacing_earlier_on
         combined_report([run("empty.jsonl")], "cmd", "machine")
 
 
-def _statistics(lookups: dict[int, int], rounding_bootstraps: int | None) -> CircuitStatistics:
+def _statistics(
+    lookups: dict[int, int], rounding_bootstraps: int | None, complexity=None
+) -> CircuitStatistics:
     total = None if rounding_bootstraps is None else sum(lookups.values()) + rounding_bootstraps
     return CircuitStatistics(
         max_bit_width=max(lookups),
@@ -132,31 +134,34 @@ def _statistics(lookups: dict[int, int], rounding_bootstraps: int | None) -> Cir
         programmable_bootstrap_count=total,
         evaluation_key_bytes=None,
         server_key_bytes=None,
-        complexity=None,
+        complexity=complexity,
         p_error=None,
         global_p_error=None,
     )
 
 
-def test_floor_prices_lookups_and_is_unknown_when_it_cannot_be_priced():
-    costs = {4: 0.01, 5: 0.03}
-    # Rounding bootstraps are priced as the cheapest lookup.
-    expected = 10 * 0.01 + 2 * 0.03 + 3 * 0.01
-    assert floor_seconds(_statistics({4: 10, 5: 2}, 3), costs) == pytest.approx(expected)
-    assert floor_seconds(_statistics({4: 10, 11: 2}, 0), costs) is None  # no measured cost for 11 bits
-    assert floor_seconds(_statistics({4: 10}, None), costs) is None  # bootstrap count unknown
+def test_latency_estimate_prices_the_circuit_complexity_at_the_lookups_rate():
+    # Costs exactly proportional to concrete's complexity of the lookups give that one rate back.
+    unit = 1e-10
+    costs = {4: 0.0096531720, 5: 0.0222817480, 6: 0.0513703014}  # 4-6-bit lookups' complexity x 1e-10
+    assert seconds_per_complexity_unit(costs) == pytest.approx(unit, rel=1e-6)
+    assert latency_estimate(_statistics({4: 10}, 0, complexity=3e9), costs) == pytest.approx(0.3, rel=1e-6)
+    # The median rate: one slow width does not move it.
+    slow = {**costs, 6: 10 * costs[6]}
+    assert seconds_per_complexity_unit(slow) == pytest.approx(unit, rel=1e-6)
+    assert latency_estimate(_statistics({4: 10}, 0, complexity=None), costs) is None  # not reported
 
 
 def test_bench_report_holds_the_digits_cnn_row(tmp_path):
     statistics = _statistics({4: 72, 5: 32}, 0).to_dict()
     dataset = {"dataset": "iris", "hidden_neurons": 32, "float_mlp_score": 1.0, "clear_score": 0.95,
                "simulated_score": 0.95, "encrypted_seconds_per_row": 0.25, "first_encrypted_row_seconds": 0.7,
-               "floor_seconds": None, "seconds_over_floor": None, "keygen_seconds": 1.5,
+               "estimated_seconds": None, "seconds_over_estimate": None, "keygen_seconds": 1.5,
                "serialized_evaluation_key_bytes": 25e6, "server_key_bytes": 112e6, "max_bit_width": 4,
                "table_lookups_by_bit_width": {"4": 17}, "programmable_bootstrap_count": 17,
                "encrypted_equals_simulated": True}  # fmt: skip
     cnn_row = {"model": "digits CNN, Brevitas QAT", "accuracy": 0.962, "brevitas_accuracy": 0.964,
-               "seconds_per_image": 2.345, "floor_seconds": 1.6, "keygen_seconds": 12.0,
+               "seconds_per_image": 2.345, "estimated_seconds": 1.6, "keygen_seconds": 12.0,
                "execute_equals_clear": True, **statistics}  # fmt: skip
     report = {"date": "2026-01-02", "machine": "test", "lookup_seconds": {"4": 0.011}, "datasets": [dataset],
               "cnn": cnn_row, "total_seconds": 1.0}  # fmt: skip
