@@ -13,6 +13,7 @@ import veil
 from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
 from veil.sklearn._capacity import LOOKUP_SECONDS, candidates, input_bits_options, within_tolerance
 from veil.sklearn._params import input_normalization, resolve_training
+from veil.sklearn._search_jobs import network_seeds
 
 # Short trainings: these tests check the mechanism, not the accuracy (see make bench-accuracy).
 QUICK = {"max_epochs": 6, "random_state": 0}
@@ -65,7 +66,7 @@ def test_candidates_are_ordered_by_estimated_latency_and_respect_the_budget():
     ]
     assert _bits(candidates(3, None, (3, 4), minimum, 32, None), "n_a_bits") == [(3,)] * 3
     # Weights: ternary unless set; when Veil may round, the (2, 6, 3) configuration reads rounded 8-bit
-    # accumulators of 3-bit weights instead, priced as its lookup plus a cheapest lookup per rounded bit.
+    # accumulators of 3-bit weights instead, priced as its lookup plus a 4-bit lookup per rounded bit.
     assert {c.module_params["n_w_bits"] for c in candidates(None, None, (3,), minimum, 32, None, 4)} == {4}
     rounded = candidates(None, None, (3, 4), minimum, 32, latency_budget=3.0, may_round=True)
     assert _bits(rounded, "n_layers", "n_accum_bits", "n_a_bits", "n_w_bits") == [
@@ -74,21 +75,35 @@ def test_candidates_are_ordered_by_estimated_latency_and_respect_the_budget():
         (2, 5, 4, 2),
         (3, 5, 3, 2),
         (2, 6, 4, 2),
-        (2, 8, 3, 3),
         (4, 5, 3, 2),
+        (2, 8, 3, 3),
+        (2, 9, 4, 3),  # the rounded one reading 4-bit inputs, offered when 4-bit inputs are
     ]
     assert [c.rounding_threshold_bits for c in rounded].count(None) == 6
+    assert rounded[7].estimated_seconds == pytest.approx(32 * (LOOKUP_SECONDS[6] + 3 * LOOKUP_SECONDS[4]))
     # A budget too tight for the rounded one keeps the plain (2, 6, 3) candidate it would replace.
     tight = candidates(None, None, (3,), minimum, 32, latency_budget=2.0, may_round=True)
     assert _bits(tight, "n_layers", "n_accum_bits", "n_w_bits")[-1] == (2, 6, 2)
-    assert rounded[5].rounding_threshold_bits == {"n_bits": 6, "method": "exact"}
-    assert rounded[5].estimated_seconds == pytest.approx(32 * (LOOKUP_SECONDS[6] + 2 * LOOKUP_SECONDS[2]))
-    assert rounded[5].settings == {
-        **rounded[5].module_params,
+    assert rounded[6].rounding_threshold_bits == {"n_bits": 6, "method": "exact"}
+    assert rounded[6].estimated_seconds == pytest.approx(32 * (LOOKUP_SECONDS[6] + 2 * LOOKUP_SECONDS[4]))
+    assert rounded[6].settings == {
+        **rounded[6].module_params,
         "rounding_threshold_bits": {"n_bits": 6, "method": "exact"},
     }
     assert input_bits_options(None) == (3, 4) and input_bits_options(5) == (5,)
     assert input_bits_options(None, searching=False) == (3,)
+
+
+def test_a_networks_seed_follows_its_own_configuration_not_its_place_in_the_search():
+    reference = ("reference", {"width": 32, "n_layers": 2})
+    cheap = ("candidate", {"n_layers": 2, "n_accum_bits": 4, "n_a_bits": 3, "n_w_bits": 2})
+    dear = ("candidate", {"n_layers": 2, "n_accum_bits": 6, "n_a_bits": 3, "n_w_bits": 2})
+    two = network_seeds([reference, dear], random_state=0)
+    three = network_seeds([reference, cheap, dear], random_state=0)
+    assert three[0] == two[0] and three[2] == two[1]  # a candidate added before it changes nothing
+    assert len(set(three)) == 3
+    assert network_seeds([dear], random_state=0) == [two[1]]
+    assert network_seeds([reference, dear], random_state=1) != two
 
 
 def test_tolerance_allows_one_validation_row():
@@ -125,9 +140,9 @@ def test_rounded_candidate_is_tried_only_when_the_user_left_its_settings_to_veil
         n_samples=300, n_features=8, n_informative=6, n_classes=4, class_sep=0.7, random_state=0
     )
     searched = NeuralNetClassifier(module__n_layers=2, accuracy_tolerance=0.0, **QUICK).fit(X, y)
-    last = searched.capacity_["candidates"][-1]  # the dearest candidate, tried once the others fell short
-    assert last["rounding_threshold_bits"] == {"n_bits": 6, "method": "exact"}
-    assert (last["n_accum_bits"], last["n_w_bits"], last["n_a_bits"]) == (8, 3, 3)
+    rounded = searched.capacity_["candidates"][-2:]  # the dearest, tried once the others fell short
+    assert [c["rounding_threshold_bits"] for c in rounded] == [{"n_bits": 6, "method": "exact"}] * 2
+    assert [(c["n_accum_bits"], c["n_w_bits"], c["n_a_bits"]) for c in rounded] == [(8, 3, 3), (9, 3, 4)]
     for user in ({"module__n_w_bits": 2}, {"module__n_accum_bits": 6}, {"rounding_threshold_bits": 7}):
         short = {**QUICK, "max_epochs": 2}  # only which candidates are tried matters here
         model = NeuralNetClassifier(module__n_layers=2, accuracy_tolerance=0.0, **short, **user).fit(X, y)

@@ -26,6 +26,9 @@ __all__ = ["LOOKUP_SECONDS", "Candidate", "CapacityReport", "candidates", "searc
 #: Seconds per table lookup by the bit-width it reads, amortized over 64 parallel lookups on a 2-core
 #: machine at p_error 2**-40 (``benchmarks/pbs.py``). Used to rank candidates and to report an estimate.
 LOOKUP_SECONDS = {2: 0.007, 3: 0.009, 4: 0.011, 5: 0.026, 6: 0.060, 7: 0.123, 8: 0.429}
+#: Seconds per bit an accumulator loses to exact rounding: in concrete's cost model of Veil's rounded
+#: circuits, each such bootstrap costs about a 4-bit lookup (docs/decisions/latency-estimate.md).
+ROUNDING_BIT_SECONDS = LOOKUP_SECONDS[4]
 #: Depths (linear layers) and hidden accumulator budgets the search combines. At 4 bits a neuron reads
 #: two inputs and depth does not help; at 5 bits (four inputs) a second hidden layer does.
 SEARCHED_N_LAYERS = (2, 3, 4)
@@ -38,6 +41,9 @@ MIN_SEARCH_ROWS = 60
 #: accumulators (more inputs each), rounded exactly to 6 bits before the same lookup
 #: (docs/decisions/rounded-candidate.md). Offered when the user sets none of these.
 ROUNDED = {"lookup_bits": 6, "n_accum_bits": 8, "n_w_bits": 3, "n_a_bits": SEARCHED_A_BITS[0]}
+#: Offered too, replacing nothing: the same rounded neurons reading 4-bit inputs through 9-bit accumulators
+#: (the finer input grid radial problems want), the dearest candidate at 32 neurons.
+ROUNDED_WIDE_INPUTS = {"lookup_bits": 6, "n_accum_bits": 9, "n_w_bits": 3, "n_a_bits": SEARCHED_A_BITS[1]}
 
 
 def estimated_seconds(
@@ -46,9 +52,9 @@ def estimated_seconds(
     """Encrypted seconds per row if every hidden neuron stays active (idle ones cost nothing).
 
     A neuron costs its lookup, priced by the bits it reads, and one bootstrap per bit its accumulator
-    loses to exact rounding, priced as the cheapest lookup (as ``make bench-accuracy``'s estimate does).
+    loses to exact rounding (:data:`ROUNDING_BIT_SECONDS`).
     """
-    per_neuron = LOOKUP_SECONDS[min(max(lookup_bits, 2), 8)] + rounded_bits * min(LOOKUP_SECONDS.values())
+    per_neuron = LOOKUP_SECONDS[min(max(lookup_bits, 2), 8)] + rounded_bits * ROUNDING_BIT_SECONDS
     return n_hidden_layers * n_hidden_neurons * per_neuron
 
 
@@ -101,7 +107,8 @@ def candidates(
     deeper network at 4 bits is not tried (at two inputs per neuron, depth did not help), nor an input
     wider than a set budget holds, nor a searched wider input in a deeper network. Weights are
     ``w_bits`` (None: ternary); with ``may_round`` (the user set no weight bits, budget or rounding),
-    the configuration :data:`ROUNDED` replaces is read through rounding instead, if the budget holds it.
+    the configuration :data:`ROUNDED` replaces is read through rounding instead, if the budget holds it,
+    and :data:`ROUNDED_WIDE_INPUTS` is offered when its input bits and one hidden layer are.
     """
     layer_options = SEARCHED_N_LAYERS if n_layers is None else (n_layers,)
     bits_options = SEARCHED_ACCUM_BITS if accum_bits is None else (accum_bits,)
@@ -128,23 +135,26 @@ def candidates(
             estimated_seconds(n_hidden_neurons, layers - 1, bits),
         )
         if may_round and (layers, bits, a_bits) == (2, ROUNDED["lookup_bits"], ROUNDED["n_a_bits"]):
-            rounded = _rounded(n_hidden_neurons)
+            rounded = _rounded(n_hidden_neurons, ROUNDED)
             if latency_budget is None or rounded.estimated_seconds <= latency_budget:
                 return rounded  # else the plain one stays, which the budget may still hold
         return plain
 
+    offered = [candidate(*configuration) for configuration in configurations]
+    if may_round and 2 in layer_options and ROUNDED_WIDE_INPUTS["n_a_bits"] in a_bits_options:
+        offered.append(_rounded(n_hidden_neurons, ROUNDED_WIDE_INPUTS))
     found = sorted(
-        (candidate(*configuration) for configuration in configurations),
+        offered,
         key=lambda c: (c.estimated_seconds, c.module_params["n_layers"], c.module_params.get("n_a_bits", 0)),
     )
     within = [c for c in found[1:] if latency_budget is None or c.estimated_seconds <= latency_budget]
     return [found[0], *within]
 
 
-def _rounded(n_hidden_neurons: int) -> Candidate:
-    """The :data:`ROUNDED` configuration: one hidden layer, accumulators rounded exactly to its lookup."""
-    lookup, accum = ROUNDED["lookup_bits"], ROUNDED["n_accum_bits"]
-    module_params = {name: ROUNDED[name] for name in ("n_accum_bits", "n_a_bits", "n_w_bits")}
+def _rounded(n_hidden_neurons: int, configuration: dict) -> Candidate:
+    """A rounded ``configuration``: one hidden layer, accumulators rounded exactly to its lookup."""
+    lookup, accum = configuration["lookup_bits"], configuration["n_accum_bits"]
+    module_params = {name: configuration[name] for name in ("n_accum_bits", "n_a_bits", "n_w_bits")}
     return Candidate(
         {"n_layers": 2, **module_params},
         estimated_seconds(n_hidden_neurons, 1, lookup, rounded_bits=accum - lookup),

@@ -1,14 +1,18 @@
 """The trainings of the capacity search, one after the other or several at once (``n_jobs``).
 
 Each network (the float reference, then each candidate) trains under its own seed, drawn from
-``random_state`` before any training starts, so what it learns does not depend on which process trains
-it or on what trained before it: ``n_jobs`` changes the wall time of ``fit``, never its outcome. Jobs run
+``random_state`` and its own configuration before any training starts, so what it learns does not
+depend on which process trains it, on what trained before it, or on which other candidates the search
+holds: ``n_jobs`` changes the wall time of ``fit``, never its outcome, and adding a candidate to the
+search leaves the others' networks as they were. Jobs run
 in batches of ``n_jobs`` in the search's order, and the search stops taking batches once it has chosen.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,7 +26,7 @@ from veil._warnings import user_stacklevel
 
 from ._torch_state import NetSnapshot, one_torch_thread, seeded_torch
 
-__all__ = ["SearchJobs"]
+__all__ = ["SearchJobs", "network_seeds"]
 
 
 @dataclass
@@ -58,7 +62,7 @@ class SearchJobs:
         ``jobs`` holds ``("reference", {"width", "n_layers"})`` or ``("candidate", module_params)`` items.
         Up to ``n_jobs`` (joblib's convention: None is 1, -1 every core) train at once in worker processes.
         """
-        seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=len(jobs))
+        seeds = network_seeds(jobs, random_state)
         workers = max(1, min(effective_n_jobs(n_jobs), len(jobs)))
         bar = progress_bar(len(jobs), "capacity search", unit="network", shown=workers > 1)
         try:
@@ -111,3 +115,10 @@ class SearchJobs:
         elif in_worker:
             net = NetSnapshot.take(net)
         return net, value, [(w.message, w.category) for w in caught or ()]
+
+
+def network_seeds(jobs: list[tuple[str, dict]], random_state) -> list[int]:
+    """One torch seed per job: ``random_state``'s draw mixed with the job's kind and parameters."""
+    drawn = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    keys = [zlib.crc32(json.dumps([kind, params], sort_keys=True).encode()) for kind, params in jobs]
+    return [int(np.random.SeedSequence([drawn, key]).generate_state(1)[0]) for key in keys]
