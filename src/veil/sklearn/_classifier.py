@@ -37,9 +37,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         Hidden layers have ``module__n_hidden_neurons_multiplier * n_features`` neurons, and at least
         ``module__min_hidden_neurons``. Each costs one table lookup (idle ones cost nothing).
     module__n_w_bits : int or None, default=None
-        Bits of the weights. None: 2 (ternary), except in the search's wide candidate: 3-bit weights
-        with 8-bit accumulators rounded exactly to 6 bits before their lookups, tried when
-        ``module__n_accum_bits`` and ``rounding_threshold_bits`` are left to None too.
+        Bits of the weights. None: 2 (ternary), except in the search's two wide candidates: 3-bit
+        weights with 8-bit accumulators (or 4-bit inputs with 9-bit accumulators) rounded exactly to 6
+        bits before their lookups, tried when ``module__n_accum_bits`` and ``rounding_threshold_bits``
+        are left to None too.
     module__n_a_bits : int or None, default=None
         Bits of the inputs and activations. None: 3; when ``fit`` searches (``module__n_layers`` or
         ``module__n_accum_bits`` left to None), it tries 4 as well in one-hidden-layer networks: finer
