@@ -11,7 +11,13 @@ from sklearn.exceptions import ConvergenceWarning
 
 import veil
 from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
-from veil.sklearn._capacity import LOOKUP_SECONDS, candidates, input_bits_options, within_tolerance
+from veil.sklearn._capacity import (
+    LOOKUP_SECONDS,
+    _cheapest_near_best,
+    candidates,
+    input_bits_options,
+    within_tolerance,
+)
 from veil.sklearn._params import input_normalization, resolve_training
 from veil.sklearn._search_jobs import network_seeds
 
@@ -111,6 +117,14 @@ def test_tolerance_allows_one_validation_row():
     assert not within_tolerance(0.90, 0.92, tolerance=0.01, n_validation=1000)
 
 
+def test_when_none_meets_the_reference_the_cheapest_near_the_best_is_kept():
+    tried = [("4 bits", 0.80, None), ("5 bits", 0.85, None), ("6 bits", 0.86, None)]  # cheapest first
+    # 0.85 is within 0.01 (plus one row of 1,000) of the best 0.86: not worth the dearer lookups.
+    assert _cheapest_near_best(tried, tolerance=0.01, n_validation=1000)[0] == "5 bits"
+    assert _cheapest_near_best(tried, tolerance=0.0, n_validation=1000)[0] == "6 bits"
+    assert _cheapest_near_best(tried, tolerance=0.0, n_validation=10)[0] == "5 bits"  # one row: 0.1
+
+
 def test_search_is_deterministic_reported_and_never_overrides_explicit_parameters():
     X, y = make_classification(n_samples=120, n_features=6, n_informative=4, random_state=0)
     first = NeuralNetClassifier(**QUICK).fit(X, y)
@@ -140,7 +154,17 @@ def test_rounded_candidate_is_tried_only_when_the_user_left_its_settings_to_veil
         n_samples=300, n_features=8, n_informative=6, n_classes=4, class_sep=0.7, random_state=0
     )
     searched = NeuralNetClassifier(module__n_layers=2, accuracy_tolerance=0.0, **QUICK).fit(X, y)
-    rounded = searched.capacity_["candidates"][-2:]  # the dearest, tried once the others fell short
+    tried = searched.capacity_["candidates"]
+    measured = ("estimated_seconds", "validation_score")
+    settings = [{k: v for k, v in c.items() if k not in measured} for c in tried]
+    slack = 1 / 60  # one of the 60 validation rows
+    if tried[-1]["validation_score"] >= searched.capacity_["reference_score"] - slack:
+        assert searched.capacity_["chosen"] == settings[-1]  # the last met the reference
+    else:  # none did: the cheapest within one row of the best
+        best = max(c["validation_score"] for c in tried)
+        near = [i for i, c in enumerate(tried) if c["validation_score"] >= best - slack]
+        assert searched.capacity_["chosen"] == settings[near[0]]
+    rounded = tried[-2:]  # the dearest, tried once the others fell short
     assert [c["rounding_threshold_bits"] for c in rounded] == [{"n_bits": 6, "method": "exact"}] * 2
     assert [(c["n_accum_bits"], c["n_w_bits"], c["n_a_bits"]) for c in rounded] == [(8, 3, 3), (9, 3, 4)]
     for user in ({"module__n_w_bits": 2}, {"module__n_accum_bits": 6}, {"rounding_threshold_bits": 7}):

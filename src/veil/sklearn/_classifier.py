@@ -26,8 +26,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     and encrypted. Out of the box ``fit`` also decides how much capacity the data needs: it holds out 20%
     of the rows, trains a float MLP on the rest as the reference, and tries depths and hidden accumulator
     budgets (the lookup precision, the main lever on encrypted latency) by increasing estimated latency,
-    keeping the first whose validation score is within ``accuracy_tolerance`` of the reference's (that
-    network, as measured, is the one kept). ``capacity_`` reports what was measured and chosen.
+    keeping the first whose validation score is within ``accuracy_tolerance`` of the reference's, else
+    the cheapest within ``accuracy_tolerance`` of the best (that network, as measured, is the one kept).
+    ``capacity_`` reports what was measured and chosen.
 
     Parameters
     ----------
@@ -100,7 +101,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         None: no rounding, unless ``fit`` chooses its rounded candidate (``capacity_["chosen"]`` says so).
     accuracy_tolerance : float, default=0.01
         How far below the float reference's validation score (accuracy, or R² for the regressor) the
-        capacity search may stop: higher is faster under encryption, lower is more accurate.
+        capacity search may stop, and, when no candidate comes that close, how far below the best
+        candidate a cheaper one may be kept: higher is faster under encryption, lower is more accurate.
     latency_budget : float or None, default=3.0
         Estimated encrypted seconds per row (on 2 cores) that no searched configuration may exceed,
         except the cheapest one. None: no limit.
