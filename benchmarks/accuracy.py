@@ -132,7 +132,7 @@ def load_lookup_costs(path: Path | None) -> tuple[dict[int, float], str]:
     return costs, f"read from {path}"
 
 
-def run_problem(name: str, variant: str, params: dict, costs: dict, max_rows: int | None) -> dict:
+def run_problem(name: str, variant: str, params: dict, seconds_per_unit: float, max_rows: int | None) -> dict:
     """One row of the benchmark; an exception is recorded in the row's ``error``, never raised."""
     problem = problems_by_name()[name]
     row = {"problem": name, "variant": variant, "task": problem.task, "params": params, "max_rows": max_rows}
@@ -140,7 +140,7 @@ def run_problem(name: str, variant: str, params: dict, costs: dict, max_rows: in
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            _measure(problem, variant, params, costs, max_rows, row)
+            _measure(problem, variant, params, seconds_per_unit, max_rows, row)
         except Exception as error:  # noqa: BLE001 - one failing problem must not end the suite
             row["error"] = f"{type(error).__name__}: {error}"
             row["traceback"] = traceback.format_exc(limit=-6)
@@ -148,7 +148,9 @@ def run_problem(name: str, variant: str, params: dict, costs: dict, max_rows: in
     return row
 
 
-def _measure(problem, variant: str, params: dict, costs: dict, max_rows: int | None, row: dict) -> None:
+def _measure(
+    problem, variant: str, params: dict, seconds_per_unit: float, max_rows: int | None, row: dict
+) -> None:
     """Fill ``row`` step by step, so a failure keeps the numbers measured before it."""
     from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
 
@@ -179,7 +181,7 @@ def _measure(problem, variant: str, params: dict, costs: dict, max_rows: int | N
     lookups = statistics.table_lookups_by_bit_width
     row["table_lookups_by_bit_width"] = {str(bits): int(count) for bits, count in sorted(lookups.items())}
     row["complexity"] = statistics.complexity
-    row["latency_estimate_seconds"] = latency_estimate(statistics, costs)
+    row["latency_estimate_seconds"] = latency_estimate(statistics, seconds_per_unit)
 
     simulated = model.predict(X_test, fhe="simulate")
     row["simulated_score"] = score(problem.task, y_test, simulated)
@@ -243,17 +245,20 @@ def _finished_rows(path: Path, resume: bool, params: dict, max_rows: int | None)
     ]
 
 
-def _run_all(tasks: list[tuple[str, str]], args, costs: dict):
+def _run_all(tasks: list[tuple[str, str]], args, seconds_per_unit: float):
     """Yield rows as problems finish: in this process with ``--jobs 1``, else in worker processes."""
     if args.jobs == 1:
         for name, variant in tasks:
-            yield run_problem(name, variant, args.param, costs, args.max_rows)
+            yield run_problem(name, variant, args.param, seconds_per_unit, args.max_rows)
         return
     # Fresh interpreters (spawn): torch and concrete state never crosses a fork.
     threads = max(1, (os.cpu_count() or 1) // args.jobs)  # workers share the cores instead of oversubscribing
     with ProcessPoolExecutor(args.jobs, get_context("spawn"), _limit_threads, (threads,)) as pool:
         futures = {
-            pool.submit(run_problem, name, variant, args.param, costs, args.max_rows): (name, variant)
+            pool.submit(run_problem, name, variant, args.param, seconds_per_unit, args.max_rows): (
+                name,
+                variant,
+            )
             for name, variant in tasks
         }
         for future in as_completed(futures):
@@ -289,11 +294,12 @@ def main(argv=None) -> int:
     lines_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     costs, costs_source = load_lookup_costs(args.lookup_costs)
     print(f"[bench-accuracy] lookup costs {costs_source}: {costs}", flush=True)
+    seconds_per_unit = seconds_per_complexity_unit(costs)
 
     selected = [(name, variant) for name in args.only for variant in args.variants]
     done = {(row["problem"], row["variant"]) for row in rows}
     with lines_path.open("a") as lines:
-        for row in _run_all([task for task in selected if task not in done], args, costs):
+        for row in _run_all([task for task in selected if task not in done], args, seconds_per_unit):
             lines.write(json.dumps(row) + "\n")
             lines.flush()
             rows.append(row)
@@ -308,7 +314,7 @@ def main(argv=None) -> int:
         (row for row in rows if (row["problem"], row["variant"]) in order),
         key=lambda row: order[(row["problem"], row["variant"])],
     )
-    report = _report(args, argv, rows, costs, costs_source)
+    report = _report(args, argv, rows, costs, costs_source, seconds_per_unit)
     report["total_seconds"] = time.perf_counter() - started
     _write(report, args.out)
     return 0
@@ -326,7 +332,7 @@ def _command(argv) -> str:
     return " ".join(["python -m benchmarks.accuracy", *(sys.argv[1:] if argv is None else argv)])
 
 
-def _report(args, argv, rows: list[dict], costs: dict, costs_source: str) -> dict:
+def _report(args, argv, rows: list[dict], costs: dict, costs_source: str, seconds_per_unit: float) -> dict:
     problems = problems_by_name()
     return {
         "date": datetime.datetime.now(datetime.UTC).date().isoformat(),
@@ -336,7 +342,7 @@ def _report(args, argv, rows: list[dict], costs: dict, costs_source: str) -> dic
         "max_rows": args.max_rows,
         "lookup_seconds": {str(bits): seconds for bits, seconds in sorted(costs.items())},
         "lookup_costs_source": costs_source,
-        "seconds_per_complexity_unit": seconds_per_complexity_unit(costs),
+        "seconds_per_complexity_unit": seconds_per_unit,
         "notes": {name: problems[name].note for name in args.only if problems[name].note},
         "summary": summarize(rows),
         "rows": rows,

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from benchmarks._accumulator_masks import AccumulatorMasks, BudgetedLayer
-from benchmarks.pbs import latency_estimate, lookup_cost_table
+from benchmarks.pbs import latency_estimate, lookup_cost_table, seconds_per_complexity_unit
 
 SEED = 0
 EPOCHS = 30
@@ -123,15 +123,15 @@ def train_classifier(model, X, y, epochs: int, masks: AccumulatorMasks | None = 
 def benchmark_digits_cnn(
     n_encrypted_rows: int = 3,
     epochs: int = EPOCHS,
-    costs: dict[int, float] | None = None,
+    seconds_per_unit: float | None = None,
     seed: int = SEED,
     **design,
 ) -> dict:
     """Train, compile and run the digits CNN; every figure of the returned row comes from this run.
 
-    ``costs`` (seconds per lookup by bit-width, :func:`benchmarks.pbs.lookup_cost_table`) prices the
-    circuit as ``estimated_seconds`` (:func:`benchmarks.pbs.latency_estimate`); without it there is no
-    estimate (``None``). With ``n_encrypted_rows=0`` nothing is encrypted (keygen and seconds per image are
+    ``seconds_per_unit`` (:func:`benchmarks.pbs.seconds_per_complexity_unit`) prices the circuit as
+    ``estimated_seconds`` (:func:`benchmarks.pbs.latency_estimate`); without it there is no estimate
+    (``None``). With ``n_encrypted_rows=0`` nothing is encrypted (keygen and seconds per image are
     ``None``): compare designs by their lookups and estimate. ``seed`` seeds torch (the split stays the
     same); ``design`` overrides :func:`digits_cnn`'s arguments.
     """
@@ -169,7 +169,9 @@ def benchmark_digits_cnn(
         "keygen_seconds": keygen_seconds,
         "seconds_per_image": float(np.median(timings)) if timings else None,
         "encrypted_rows": n_encrypted_rows,
-        "estimated_seconds": None if costs is None else latency_estimate(statistics, costs),
+        "estimated_seconds": None
+        if seconds_per_unit is None
+        else latency_estimate(statistics, seconds_per_unit),
         **statistics.to_dict(),
     }
 
@@ -233,10 +235,10 @@ def main(argv=None) -> None:
     parser.add_argument("--weight-bits", type=int, default=WEIGHT_BITS)
     parser.add_argument("--accumulator-bits", type=int, nargs="+", default=ACCUMULATOR_BITS, help="per layer")
     arguments = parser.parse_args(argv)
-    costs = lookup_cost_table() if arguments.estimate else None
+    unit = seconds_per_complexity_unit(lookup_cost_table()) if arguments.estimate else None
     design = {name: getattr(arguments, name) for name in DESIGN}
     design = {name: tuple(value) if isinstance(value, list) else value for name, value in design.items()}
-    row = benchmark_digits_cnn(arguments.rows, arguments.epochs, costs, arguments.seed, **design)
+    row = benchmark_digits_cnn(arguments.rows, arguments.epochs, unit, arguments.seed, **design)
     print(json.dumps(row, indent=2))
     print(markdown(row))
     if not row["clear_equals_simulate"] or row["execute_equals_clear"] is False:

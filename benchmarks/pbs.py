@@ -4,7 +4,6 @@ seconds at the rate these lookups ran (docs/decisions/latency-estimate.md)."""
 
 from __future__ import annotations
 
-import functools
 import time
 
 import numpy as np
@@ -50,21 +49,17 @@ def lookup_cost_table(bit_widths=range(2, 9)) -> dict[int, float]:
 def seconds_per_complexity_unit(costs: dict[int, float]) -> float:
     """Seconds per unit of concrete's ``complexity``: the median over the measured bit-widths of a
     lookup's seconds over its complexity (compiled again here, without keys, so that costs read from an
-    older run convert too)."""
-    return _seconds_per_unit(tuple(sorted(costs.items())))
-
-
-@functools.cache
-def _seconds_per_unit(costs: tuple) -> float:
+    older run convert too). A benchmark computes it once and prices every circuit with it."""
     ratios = [
         seconds / (_lookup_circuit(bits, execution=False).statistics.complexity / N_PARALLEL)
-        for bits, seconds in costs
+        for bits, seconds in sorted(costs.items())
     ]
     return float(np.median(ratios))
 
 
-def latency_estimate(statistics, costs: dict[int, float]) -> float | None:
-    """Estimated seconds per evaluation: the circuit's complexity at the lookups' measured rate.
+def latency_estimate(statistics, seconds_per_unit: float) -> float | None:
+    """Estimated seconds per evaluation: the circuit's complexity at ``seconds_per_unit``
+    (:func:`seconds_per_complexity_unit`).
 
     concrete's complexity prices every bootstrap (lookups and rounding) at the parameters the circuit was
     compiled with, so wider values elsewhere in a lookup's chain raise its price. ``None`` when concrete
@@ -72,4 +67,4 @@ def latency_estimate(statistics, costs: dict[int, float]) -> float | None:
     """
     if statistics.complexity is None:
         return None
-    return float(statistics.complexity * seconds_per_complexity_unit(costs))
+    return float(statistics.complexity * seconds_per_unit)

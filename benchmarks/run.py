@@ -28,7 +28,7 @@ from sklearn.datasets import (
 
 from benchmarks import cnn
 from benchmarks._common import RESULTS, SEED, machine, score, split_dataset
-from benchmarks.pbs import latency_estimate, lookup_cost_table
+from benchmarks.pbs import latency_estimate, lookup_cost_table, seconds_per_complexity_unit
 
 MAX_EPOCHS = 50
 
@@ -48,7 +48,7 @@ def _datasets():
     }
 
 
-def benchmark_dataset(name, X, y, task, costs, n_encrypted_rows) -> dict:
+def benchmark_dataset(name, X, y, task, seconds_per_unit, n_encrypted_rows) -> dict:
     from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
 
     X_train, X_test, y_train, y_test = split_dataset(X, y, task)
@@ -84,7 +84,7 @@ def benchmark_dataset(name, X, y, task, costs, n_encrypted_rows) -> dict:
         encrypted_equals_simulated &= bool(np.array_equal(encrypted, expected))
     first_row_seconds, timings = timings[0], timings[1:]
     seconds_per_row = float(np.median(timings))
-    estimate = latency_estimate(statistics, costs)
+    estimate = latency_estimate(statistics, seconds_per_unit)
     return {
         "dataset": name,
         "task": task,
@@ -176,17 +176,18 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     costs = lookup_cost_table()
+    seconds_per_unit = seconds_per_complexity_unit(costs)
     datasets = _datasets()
     names = args.datasets or list(datasets)
     rows = []
     for name in names:
         print(f"[bench] {name} ...", flush=True)
-        rows.append(benchmark_dataset(name, *datasets[name], costs, args.encrypted_rows))
+        rows.append(benchmark_dataset(name, *datasets[name], seconds_per_unit, args.encrypted_rows))
         print(json.dumps(rows[-1]), flush=True)
     cnn_row = None
     if not args.skip_cnn:
         print("[bench] digits CNN ...", flush=True)
-        cnn_row = cnn.benchmark_digits_cnn(args.encrypted_rows, costs=costs)
+        cnn_row = cnn.benchmark_digits_cnn(args.encrypted_rows, seconds_per_unit=seconds_per_unit)
         print(json.dumps(cnn_row), flush=True)
     report = {
         "date": datetime.date.today().isoformat(),

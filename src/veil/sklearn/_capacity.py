@@ -249,10 +249,10 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         )
         tried.append((candidate, value, net))
         if within_tolerance(value, report.reference_score, estimator.accuracy_tolerance, len(X_val)):
+            chosen, _, net = tried[-1]
             break
     else:  # none met the reference: the best, or a cheaper one within tolerance of it
-        tried = [_cheapest_near_best(tried, estimator.accuracy_tolerance, len(X_val))]
-    chosen, _, net = tried[-1]
+        chosen, _, net = _cheapest_near_best(tried, estimator.accuracy_tolerance, len(X_val))
     report.chosen, report.estimated_seconds = chosen.settings, chosen.estimated_seconds
     return report, net
 
