@@ -43,6 +43,7 @@ from ._output_sums import OutputGroups, add_partial_sums
 from ._params import check_accumulator_budgets, check_network_params
 from ._pruning import adapt_pruned_state, install_masks, pruning_installed, refresh_masks, remove_masks
 from ._quantizers import NON_NEGATIVE_ACTIVATIONS, make_quantizer, statistics_steps_left
+from ._rounding import rounding_error
 from ._routes import ACCUMULATOR_ROUTES
 
 __all__ = ["SparseQuantNeuralNetwork"]
@@ -129,6 +130,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         self.route = ACCUMULATOR_ROUTES[self.accumulator_route]
         check_accumulator_budgets(params, self.min_accumulator_bits())
         self.budget_slack_bits = 0
+        self.rounding_kept_bits: int | None = None  # set_accumulator_rounding
         self._neuron_masks: list[torch.Tensor | None] = [None] * n_layers
         self._step_scales: list[torch.Tensor] | None = None  # set by each training forward pass
         self.register_buffer("input_offset", torch.zeros(input_dim))
@@ -265,12 +267,24 @@ class SparseQuantNeuralNetwork(nn.Module):
         if self.training and self.uses_mid_rise_inputs:
             with torch.no_grad():
                 self.input_shift.fill_(0.5 * float(out.scale.reshape(-1)[0]))
+        # The rounding removes bits from the final budgets' worst cases; an exported graph leaves it out.
+        rounds = self.rounding_kept_bits is not None and self.budget_slack_bits == 0
+        rounds = rounds and not torch.onnx.is_in_onnx_export()
         for k, linear in enumerate(self.linears):
-            out = linear(out)
+            layer_input, out = out, linear(out)
             if k < self.n_layers - 1:
+                if rounds:
+                    kept = self.rounding_kept_bits
+                    error = rounding_error(linear, layer_input, self._input_ranges[k], kept)
+                    out = out if error is None else out + error  # straight through: no gradient of its own
                 out = self.activation_quants[k](self.activations[k](out))
         out = add_partial_sums(out, self.n_outputs)
         return out * self.output_scale + self.output_offset
+
+    def set_accumulator_rounding(self, kept_bits: int | None) -> None:
+        """Round hidden accumulators to their ``kept_bits`` top bits as the integer model will, once the
+        budgets are final (None: no rounding; ``veil.qat._rounding``)."""
+        self.rounding_kept_bits = kept_bits
 
     def train(self, mode: bool = True) -> SparseQuantNeuralNetwork:
         """Set training mode. skorch asks before every step, when every submodule is in it already:

@@ -34,7 +34,7 @@ from ._files import estimator_to_content
 from ._params import ESTIMATOR_CONSTRAINTS, TrainingPlan, input_normalization, resolve_training
 from ._prediction import PredictionMixin
 from ._torch_state import NetSnapshot, load_trained_weights, one_torch_thread, seeded_torch
-from ._training import new_quantized_net, train
+from ._training import new_quantized_net, see_rounding, train
 
 # Training defaults (measurements: docs/decisions/learning-rate-batch-epochs.md).
 DEFAULT_LR = 5e-3
@@ -185,7 +185,8 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
             report, net = search_capacity(self, X, y_fit, n_outputs, plan, normalization, **fit_params)
             if net is None:  # nothing searched: one configuration, trained on every row
                 net = new_quantized_net(self, n_outputs, self._module_params(report.chosen), plan)
-                train(net, X, y_fit, normalization, **fit_params)
+                rounding = self._rounding_threshold_bits(report.chosen)
+                train(net, X, y_fit, normalization, rounding, **fit_params)
                 self.on_train_end(net, X, y_fit)
         if target_scaling is not None:
             net.module_.set_output_scaling(*target_scaling)
@@ -269,11 +270,12 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
             import_qat=True,
         )
 
-    def _rounding_threshold_bits(self):
-        """The user's ``rounding_threshold_bits``, else the chosen candidate's (None: no rounding)."""
+    def _rounding_threshold_bits(self, chosen: dict | None = None):
+        """The user's ``rounding_threshold_bits``, else ``chosen``'s (by default the chosen candidate's;
+        None: no rounding)."""
         if self.rounding_threshold_bits is not None:
             return self.rounding_threshold_bits
-        return self.capacity_["chosen"].get("rounding_threshold_bits")
+        return (self.capacity_["chosen"] if chosen is None else chosen).get("rounding_threshold_bits")
 
     def _new_fitted_net(self):
         """A fresh, uninitialized skorch network with the fitted configuration (to load weights into)."""
@@ -327,6 +329,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
             net.initialize()
             load_trained_weights(net, trained.state_dict())
             net.module_.set_output_scaling(np.zeros_like(offset), np.ones_like(scale))
+            see_rounding(net, pruned._rounding_threshold_bits())
             # Neuron masks are chosen from the trained weights, not from the new network's random ones.
             net.module_.enable_pruning()
             net.initialize_optimizer()

@@ -232,7 +232,7 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
     search = SearchJobs(estimator, n_outputs, plan, normalization, (X_fit, y_fit, X_val, y_val), fit_params)
     # The float reference first (the tolerance is measured from it), then the candidates, cheapest first.
     jobs = [("reference", {"width": probe.n_hidden_neurons, "n_layers": probe.n_layers})]
-    jobs += [("candidate", candidate.module_params) for candidate in found]
+    jobs += [("candidate", candidate.settings) for candidate in found]
     report = CapacityReport({}, 0.0, searched=True)
     tried = []  # (candidate, validation score, net), cheapest first
     for index, (net, value) in search.run(jobs, estimator.n_jobs, estimator.random_state):

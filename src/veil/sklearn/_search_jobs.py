@@ -106,7 +106,8 @@ class SearchJobs:
                 net = new_quantized_net(
                     estimator, self.n_outputs, estimator._module_params(params), self.plan
                 )
-            train(net, X_fit, y_fit, self.normalization, **self.fit_params)
+            rounding = None if kind == "reference" else estimator._rounding_threshold_bits(params)
+            train(net, X_fit, y_fit, self.normalization, rounding, **self.fit_params)
             if kind != "reference":
                 estimator.on_train_end(net, X_fit, y_fit)
             value = score(net, X_val, y_val, is_classifier(estimator))

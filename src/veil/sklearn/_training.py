@@ -21,6 +21,7 @@ from veil.qat import (
     LateCosineDecay,
     SparseQuantNeuralNetwork,
 )
+from veil.quantization import parse_rounding_threshold_bits
 
 from ._params import TrainingPlan
 
@@ -204,12 +205,26 @@ def _fetches_batches(estimator) -> bool:
     return not any(name.endswith("__collate_fn") for name in estimator._routed_params())
 
 
-def train(net, X: np.ndarray, y: np.ndarray, normalization, **fit_params):
-    """Initialize ``net``, set its input normalization, train it on ``X, y``; returns ``net``."""
+def train(net, X: np.ndarray, y: np.ndarray, normalization, rounding=None, **fit_params):
+    """Initialize ``net``, set its input normalization, train it on ``X, y``; returns ``net``.
+
+    ``rounding`` is the ``rounding_threshold_bits`` its integer model will use, which a quantized
+    network's training then sees (:func:`see_rounding`).
+    """
     net.initialize()
     net.module_.set_input_normalization(*normalization)
+    if rounding is not None:
+        see_rounding(net, rounding)
     net.partial_fit(X, y, **fit_params)
     return net
+
+
+def see_rounding(net, rounding) -> None:
+    """Let ``net``'s quantized module round its hidden accumulators as ``rounding_threshold_bits=rounding``
+    will make its integer model do (None: no rounding)."""
+    policy = parse_rounding_threshold_bits(rounding)
+    module = net.module_
+    module.set_accumulator_rounding(None if policy is None else policy.kept_bits(module.n_a_bits))
 
 
 def score(net, X: np.ndarray, y: np.ndarray, is_classifier: bool) -> float:

@@ -1,0 +1,74 @@
+"""The integer model's accumulator rounding, seen by training.
+
+With ``rounding_threshold_bits``, the integer model keeps only the top bits of each hidden accumulator
+before its lookup: the graph builder (``veil.quantization._graph_builder``) offsets every neuron's
+accumulator to start at 0 (``stored = acc - low``), then removes the layer's excess low bits, rounding to
+nearest with ties up (concrete's exact ``round_bit_pattern``). A torch network that never sees that
+rounding learns weights that lean on the bits it removes; removing three of them cost 4-7 points
+(docs/decisions/rounded-candidate.md). :func:`rounding_error` computes, from the layer's current integer
+weights and inputs, what the rounding adds to each accumulator, so that the forward pass can add it with a
+straight-through gradient.
+"""
+
+from __future__ import annotations
+
+import brevitas.nn as qnn
+import torch
+
+from veil.quantization._bounds import bit_width_of_range
+
+__all__ = ["removed_low_bits", "rounding_error"]
+
+
+def removed_low_bits(span: int, kept_bits: int) -> int:
+    """Low bits the integer model removes from accumulators in ``[0, span]`` to keep ``kept_bits``.
+
+    As the graph builder counts them: the excess over ``kept_bits``, and one more bit when rounding the
+    top value up would carry into a new top bit.
+    """
+    width = bit_width_of_range(0, span)
+    lsbs = max(0, width - kept_bits)
+    if lsbs:
+        half = 1 << (lsbs - 1)
+        rounded_top = ((span + half) >> lsbs) << lsbs
+        if bit_width_of_range(0, rounded_top) > width:
+            lsbs += 1
+    return lsbs
+
+
+def rounding_error(
+    linear: qnn.QuantLinear, quant_input, input_range: tuple[int, int], kept_bits: int
+) -> torch.Tensor | None:
+    """What the integer model's rounding adds to ``linear``'s outputs, in their float units (no gradient).
+
+    Parameters
+    ----------
+    linear : brevitas.nn.QuantLinear
+        A hidden layer, its weights quantized per output channel with a zero point of 0.
+    quant_input : brevitas QuantTensor
+        The layer's quantized input (its zero point is 0).
+    input_range : tuple of int
+        ``(low, high)`` of the input's integer codes.
+    kept_bits : int
+        Bits each accumulator keeps before its lookup.
+
+    Returns
+    -------
+    torch.Tensor or None
+        ``(rows, out_features)`` to add to the layer's output; None when the layer keeps every bit.
+    """
+    with torch.no_grad():
+        weight = linear.quant_weight(quant_input)
+        weight_scale = weight.scale.reshape(-1)
+        integer_weight = torch.round(weight.value / weight.scale)
+        low, high = input_range
+        lowest = torch.minimum(integer_weight * low, integer_weight * high).sum(dim=1)
+        highest = torch.maximum(integer_weight * low, integer_weight * high).sum(dim=1)
+        lsbs = removed_low_bits(int((highest - lowest).max()), kept_bits)
+        if lsbs == 0:
+            return None
+        integer_input = torch.round(quant_input.value / quant_input.scale)
+        stored = integer_input @ integer_weight.T - lowest
+        step = float(1 << lsbs)
+        rounded = torch.floor((stored + step / 2) / step) * step
+        return (rounded - stored) * (quant_input.scale.reshape(()) * weight_scale)
