@@ -5,7 +5,9 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 
-from veil.qat._rounding import removed_low_bits
+from veil.qat import SparseQuantNeuralNetwork
+from veil.qat._layer_integers import integer_weight
+from veil.qat._rounding import removed_low_bits, rounding_error
 from veil.sklearn import NeuralNetClassifier
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
@@ -47,3 +49,25 @@ def test_trained_network_rounds_as_its_integer_model_does():
     np.testing.assert_allclose(rounded, integer_outputs, rtol=1e-4, atol=1e-4)
     # Without the rounding, the torch network is not the integer model: the check above can fail.
     assert np.abs(unrounded - integer_outputs).max() > 1e-2
+
+
+def test_rounding_error_moves_each_accumulator_to_the_nearest_kept_step():
+    torch.manual_seed(0)
+    net = SparseQuantNeuralNetwork(input_dim=12, n_layers=2, n_outputs=2, n_accum_bits=8, n_w_bits=3)
+    net.eval()
+    with torch.no_grad():
+        quant_input = net.input_quant(3 * torch.randn(64, 12))
+    linear, (low, high) = net.linears[0], net._input_ranges[0]
+    error = rounding_error(linear, quant_input, (low, high), 5)
+    weight = torch.as_tensor(integer_weight(linear, quant_input), dtype=torch.float32)
+    lowest = torch.minimum(weight * low, weight * high).sum(dim=1)
+    span = int((torch.maximum(weight * low, weight * high).sum(dim=1) - lowest).max())
+    removed = removed_low_bits(span, 5)
+    assert removed > 0  # a layer that keeps every bit would make the checks below vacuous
+    stored = torch.round(quant_input.value / quant_input.scale) @ weight.T - lowest
+    unit = quant_input.scale.reshape(()) * linear.quant_weight().scale.reshape(-1)
+    rounded = stored + error / unit
+    step = 2**removed
+    steps = (rounded / step).detach().numpy()
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
+    assert float((rounded - stored).abs().max()) <= step / 2 + 1e-3

@@ -267,7 +267,8 @@ class SparseQuantNeuralNetwork(nn.Module):
         if self.training and self.uses_mid_rise_inputs:
             with torch.no_grad():
                 self.input_shift.fill_(0.5 * float(out.scale.reshape(-1)[0]))
-        # The rounding removes bits from the final budgets' worst cases; an exported graph leaves it out.
+        # Rounding once the budgets are final, as the integer model will; an exported graph leaves it out
+        # (the integer model rounds by itself).
         rounds = self.rounding_kept_bits is not None and self.budget_slack_bits == 0
         rounds = rounds and not torch.onnx.is_in_onnx_export()
         for k, linear in enumerate(self.linears):

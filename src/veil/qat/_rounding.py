@@ -7,7 +7,9 @@ nearest with ties up (concrete's exact ``round_bit_pattern``). A torch network t
 rounding learns weights that lean on the bits it removes; removing three of them cost 4-7 points
 (docs/decisions/rounded-candidate.md). :func:`rounding_error` computes, from the layer's current integer
 weights and inputs, what the rounding adds to each accumulator, so that the forward pass can add it with a
-straight-through gradient.
+straight-through gradient. The count of removed bits follows the layer's widest accumulator, as the
+integer model's will, so it can change from one training step to the next; removing a constant count
+(the budget's) instead measured no better (docs/decisions/rounding-aware-training.md).
 """
 
 from __future__ import annotations
