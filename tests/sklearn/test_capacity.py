@@ -10,11 +10,13 @@ from sklearn.datasets import load_iris, make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 
 import veil
+from veil.quantization import RoundingPolicy
 from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
 from veil.sklearn._capacity import (
     LOOKUP_SECONDS,
     _cheapest_near_best,
     candidates,
+    estimated_seconds,
     input_bits_options,
     within_tolerance,
 )
@@ -57,6 +59,11 @@ def test_candidates_are_ordered_by_estimated_latency_and_respect_the_budget():
     assert [c.module_params for c in fixed] == [
         {"n_layers": 2, "n_accum_bits": 6, "n_a_bits": 3, "n_w_bits": 2}
     ]
+    # The user's rounding prices a lookup by the bits it keeps, plus a bootstrap per removed bit.
+    (rounded,) = candidates(2, 8, (3,), minimum, 32, None, w_bits=3, rounding=RoundingPolicy(6))
+    assert rounded.estimated_seconds == pytest.approx(estimated_seconds(32, 1, 6, rounded_bits=2))
+    (auto,) = candidates(2, 8, (4,), minimum, 32, None, w_bits=3, rounding=RoundingPolicy("auto"))
+    assert auto.estimated_seconds == pytest.approx(estimated_seconds(32, 1, 6, rounded_bits=2))
     # Budgets below what one input times one weight needs are raised to it.
     assert {c.module_params["n_accum_bits"] for c in candidates(2, None, (3,), lambda a: 6, 32, None)} == {6}
     # Searched 4-bit inputs only in one-hidden-layer networks.

@@ -18,6 +18,7 @@ from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
 from veil.qat._defaults import DEFAULT_N_W_BITS
+from veil.quantization import parse_rounding_threshold_bits
 
 from ._params import VALIDATION_FRACTION
 from ._search_jobs import SearchJobs
@@ -99,6 +100,7 @@ def candidates(
     latency_budget: float | None,
     w_bits: int | None = None,
     may_round: bool = False,
+    rounding=None,
 ) -> list[Candidate]:
     """The configurations to try, by increasing estimated latency; a set parameter is not varied.
 
@@ -109,7 +111,8 @@ def candidates(
     wider than a set budget holds, nor a searched wider input in a deeper network. Weights are
     ``w_bits`` (None: ternary); with ``may_round`` (the user set no weight bits, budget or rounding),
     the configuration :data:`ROUNDED` replaces is read through rounding instead, if the budget holds it,
-    and :data:`ROUNDED_WIDE_INPUTS` is offered when its input bits and one hidden layer are.
+    and :data:`ROUNDED_WIDE_INPUTS` is offered when its input bits and one hidden layer are. The user's
+    ``rounding`` (a ``RoundingPolicy``, or None) prices each lookup by the bits it keeps.
     """
     layer_options = SEARCHED_N_LAYERS if n_layers is None else (n_layers,)
     bits_options = SEARCHED_ACCUM_BITS if accum_bits is None else (accum_bits,)
@@ -131,9 +134,10 @@ def candidates(
     weights = DEFAULT_N_W_BITS if w_bits is None else w_bits
 
     def candidate(layers: int, bits: int, a_bits: int) -> Candidate:
+        lookup = bits if rounding is None else min(bits, rounding.kept_bits(a_bits))
         plain = Candidate(
             {"n_layers": layers, "n_accum_bits": bits, "n_a_bits": a_bits, "n_w_bits": weights},
-            estimated_seconds(n_hidden_neurons, layers - 1, bits),
+            estimated_seconds(n_hidden_neurons, layers - 1, lookup, rounded_bits=bits - lookup),
         )
         if may_round and (layers, bits, a_bits) == (2, ROUNDED["lookup_bits"], ROUNDED["n_a_bits"]):
             rounded = _rounded(n_hidden_neurons, ROUNDED)
@@ -223,6 +227,7 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         estimator.latency_budget,
         user["n_w_bits"],
         may_round,
+        parse_rounding_threshold_bits(estimator.rounding_threshold_bits),
     )
     if len(found) == 1 or len(X) < MIN_SEARCH_ROWS:
         return CapacityReport(found[0].settings, found[0].estimated_seconds, searched=False), None
