@@ -479,3 +479,12 @@ def test_train_and_eval_reach_every_submodule_even_when_the_network_is_already_i
     net.activation_quants[1].eval()  # one submodule out of step: the next call walks them all again
     net.train()
     assert all(module.training for module in net.modules())
+
+
+def test_max_hidden_neurons_caps_the_width_over_min_hidden_neurons():
+    assert SparseQuantNeuralNetwork(40, 2, 3, max_hidden_neurons=36).linears[0].out_features == 36
+    assert SparseQuantNeuralNetwork(40, 2, 3).n_hidden_neurons == 40
+    capped = SparseQuantNeuralNetwork(4, 2, 3, min_hidden_neurons=32, max_hidden_neurons=8)
+    assert capped.n_hidden_neurons == 8
+    with pytest.raises(ValueError, match=r"'max_hidden_neurons' parameter"):
+        SparseQuantNeuralNetwork(4, 2, 3, max_hidden_neurons=0)

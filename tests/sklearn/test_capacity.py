@@ -107,6 +107,26 @@ def test_candidates_are_ordered_by_estimated_latency_and_respect_the_budget():
     assert input_bits_options(None, searching=False) == (3,)
 
 
+def test_rounded_candidates_are_narrowed_to_fit_the_budget_on_wide_data():
+    minimum = {3: 4, 4: 5}.get
+    assert all("max_hidden_neurons" not in c.module_params for c in _ladder(minimum, 32, may_narrow=True))
+    wide = {c.module_params["n_accum_bits"]: c for c in _ladder(minimum, 40, may_narrow=True)}
+    # 40 neurons would cost 3.28 s (8 to 6) and 3.72 s (9 to 6): narrowed to what 3 s holds.
+    assert wide[8].module_params["max_hidden_neurons"] == 36
+    assert wide[8].estimated_seconds == pytest.approx(36 * (LOOKUP_SECONDS[6] + 2 * LOOKUP_SECONDS[4]))
+    assert wide[9].module_params["max_hidden_neurons"] == 32
+    assert all(c.estimated_seconds <= 3.0 for c in wide.values())
+    # Never narrower than 32 neurons; and not at all when the user set the width's cap.
+    tight = _ladder(minimum, 40, budget=2.0, may_narrow=True)
+    assert 8 not in {c.module_params["n_accum_bits"] for c in tight}
+    kept = _ladder(minimum, 40, may_narrow=False)
+    assert {8, 9}.isdisjoint(c.module_params["n_accum_bits"] for c in kept)
+
+
+def _ladder(minimum, width: int, budget: float = 3.0, may_narrow: bool = False) -> list:
+    return candidates(None, None, (3, 4), minimum, width, budget, may_round=True, may_narrow=may_narrow)
+
+
 def test_a_networks_seed_follows_its_own_configuration_not_its_place_in_the_search():
     reference = ("reference", {"width": 32, "n_layers": 2})
     cheap = ("candidate", {"n_layers": 2, "n_accum_bits": 4, "n_a_bits": 3, "n_w_bits": 2})

@@ -13,8 +13,15 @@ from brevitas.function.ops import max_int, min_int
 from brevitas.quant_tensor import IntQuantTensor
 
 from veil.errors import AccumulatorOverflowError
+from veil.quantization._bounds import accumulator_bit_width
 
-__all__ = ["input_integer_range", "integer_range", "integer_weight", "quantized_input"]
+__all__ = [
+    "accumulator_bit_widths",
+    "input_integer_range",
+    "integer_range",
+    "integer_weight",
+    "quantized_input",
+]
 
 
 def integer_range(bit_width: int, signed: bool, narrow: bool) -> tuple[int, int]:
@@ -64,3 +71,18 @@ def integer_weight(linear: qnn.QuantLinear, sample: IntQuantTensor | None, weigh
     if not torch.isfinite(integers).all():
         raise AccumulatorOverflowError(f"layer {linear} has non-finite quantized weights")
     return integers.cpu().numpy().astype(np.int64)
+
+
+def accumulator_bit_widths(layer_inputs) -> list[int]:
+    """Worst-case signed accumulator bit-width of each ``(input quantizer, linear layer)`` pair.
+
+    For output neuron ``j`` with integer weights ``w_ij`` and an input quantizer whose integer range minus
+    zero point is ``[x_min, x_max]``: ``lo_j = sum_i min(w_ij * x_min, w_ij * x_max)``, ``hi_j`` likewise
+    with ``max``, and the width is the smallest ``b`` with ``-2**(b-1) <= lo_j`` and ``hi_j < 2**(b-1)``.
+    """
+    widths = []
+    for quantizer, linear in layer_inputs:
+        sample = quantized_input(quantizer, linear.in_features)
+        low, high = input_integer_range(quantizer, sample)
+        widths.append(accumulator_bit_width(integer_weight(linear, sample), low, high))
+    return widths

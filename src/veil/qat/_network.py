@@ -25,7 +25,7 @@ from torch import nn
 
 from veil._warnings import user_stacklevel
 from veil.errors import AccumulatorOverflowError
-from veil.quantization._bounds import accumulator_bit_width, max_fitting_inputs, signed_bit_width
+from veil.quantization._bounds import max_fitting_inputs, signed_bit_width
 
 from ._defaults import (
     ACTIVATION_STATS_STEPS,
@@ -38,7 +38,7 @@ from ._defaults import (
     default_mid_rise_inputs,
     default_n_accum_bits,
 )
-from ._layer_integers import input_integer_range, integer_range, integer_weight, quantized_input
+from ._layer_integers import accumulator_bit_widths, integer_range
 from ._output_sums import OutputGroups, add_partial_sums
 from ._params import check_accumulator_budgets, check_network_params
 from ._pruning import adapt_pruned_state, install_masks, pruning_installed, refresh_masks, remove_masks
@@ -79,6 +79,8 @@ class SparseQuantNeuralNetwork(nn.Module):
         n_accum_bits_output: bits of the output layer's accumulator, which is decrypted without a lookup.
             ``None`` (default): ``max(hidden_accum_bits, 7)``.
         min_hidden_neurons: the fewest neurons a hidden layer has, however few the input features.
+        max_hidden_neurons: the most neurons a hidden layer has, however many the input features (wins
+            over ``min_hidden_neurons``); None (default): no cap.
         mid_rise_inputs: shift the inputs by half a quantizer step, so the levels sit symmetric around zero
             (the ``input_shift`` buffer: followed while training, then a constant the client subtracts).
             ``None`` (default): up to 32 features.
@@ -120,6 +122,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         accumulator_route: str = DEFAULT_ACCUMULATOR_ROUTE,
         n_accum_bits_output: int | None = None,
         min_hidden_neurons: int = DEFAULT_MIN_HIDDEN_NEURONS,
+        max_hidden_neurons: int | None = None,
         mid_rise_inputs: bool | None = None,
         output_partial_sums: bool = True,
     ) -> None:
@@ -168,8 +171,10 @@ class SparseQuantNeuralNetwork(nn.Module):
 
     @property
     def n_hidden_neurons(self) -> int:
-        """Hidden width: ``n_hidden_neurons_multiplier * input_dim``, at least ``min_hidden_neurons``."""
-        return max(self.n_hidden_neurons_multiplier * self.input_dim, self.min_hidden_neurons)
+        """Hidden width: ``n_hidden_neurons_multiplier * input_dim``, at least ``min_hidden_neurons``, at
+        most ``max_hidden_neurons``."""
+        width = max(self.n_hidden_neurons_multiplier * self.input_dim, self.min_hidden_neurons)
+        return width if self.max_hidden_neurons is None else min(width, self.max_hidden_neurons)
 
     @property
     def output_groups(self) -> OutputGroups:
@@ -233,11 +238,8 @@ class SparseQuantNeuralNetwork(nn.Module):
         )
 
     def set_input_normalization(self, offset, scale) -> None:
-        """Set the per-feature ``(x - offset) / scale`` applied before the input quantizer.
-
-        ``scale`` must be positive and finite: the estimators derive both from robust statistics of the
-        training data, so that raw features of any magnitude share one input grid.
-        """
+        """Set the per-feature ``(x - offset) / scale`` applied before the input quantizer (``scale``
+        positive and finite): raw features of any magnitude then share one input grid."""
         offset, scale = _row(offset, self.input_dim), _row(scale, self.input_dim)
         if not (torch.isfinite(offset).all() and torch.isfinite(scale).all() and (scale > 0).all()):
             raise ValueError("input normalization needs finite offsets and positive finite scales")
@@ -246,11 +248,8 @@ class SparseQuantNeuralNetwork(nn.Module):
             self.input_scale.copy_(scale)
 
     def set_output_scaling(self, offset, scale) -> None:
-        """Set the per-output ``out * scale + offset`` after the last layer (the client applies it).
-
-        A regressor trains on standardized targets, then sets their mean and standard deviation here, so
-        the network predicts in the targets' own units.
-        """
+        """Set the per-output ``out * scale + offset`` after the last layer (the client applies it): a
+        regressor's target mean and standard deviation, so that it predicts in the targets' units."""
         with torch.no_grad():
             self.output_offset.copy_(_row(offset, self.n_outputs))
             self.output_scale.copy_(_row(scale, self.n_outputs))
@@ -321,23 +320,14 @@ class SparseQuantNeuralNetwork(nn.Module):
         return list(zip([self.input_quant, *self.activation_quants], self.linears, strict=True))
 
     def accumulator_bit_widths(self) -> list[int]:
-        """Worst-case signed accumulator bit-width of each linear layer, from its integer weights (eval mode).
-
-        For output neuron ``j`` with integer weights ``w_ij`` and an input quantizer whose integer range minus
-        zero point is ``[x_min, x_max]``: ``lo_j = sum_i min(w_ij * x_min, w_ij * x_max)``, ``hi_j`` likewise
-        with ``max``, and the width is the smallest ``b`` with ``-2**(b-1) <= lo_j`` and ``hi_j < 2**(b-1)``.
-        """
+        """Worst-case signed accumulator bit-width of each linear layer, from its integer weights (eval mode;
+        ``veil.qat._layer_integers.accumulator_bit_widths``)."""
         was_training = self.training
         self.eval()
         try:
-            widths = []
-            for quantizer, linear in self._layer_inputs():
-                sample = quantized_input(quantizer, linear.in_features)
-                low, high = input_integer_range(quantizer, sample)
-                widths.append(accumulator_bit_width(integer_weight(linear, sample), low, high))
+            return accumulator_bit_widths(self._layer_inputs())
         finally:
             self.train(was_training)
-        return widths
 
     def check_accumulators(self) -> None:
         """Raise ``AccumulatorOverflowError`` if a layer's worst-case accumulator exceeds its budget."""

@@ -77,6 +77,7 @@ NETWORK_CONSTRAINTS: dict[str, list] = {
     "accumulator_route": [StrOptions(set(ACCUMULATOR_ROUTES))],
     "n_accum_bits_output": [None, IntegerInterval(MIN_QUANT_BITS, None, closed="left")],
     "min_hidden_neurons": _positive(),
+    "max_hidden_neurons": [None, IntegerInterval(1, None, closed="left")],
     "mid_rise_inputs": [None, "boolean"],
     "output_partial_sums": ["boolean"],
 }

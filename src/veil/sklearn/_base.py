@@ -81,6 +81,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
         module__power_of_two_scaling=True,
         module__n_accum_bits_output=None,
         module__min_hidden_neurons=DEFAULT_MIN_HIDDEN_NEURONS,
+        module__max_hidden_neurons=None,
         module__mid_rise_inputs=None,
         module__output_partial_sums=True,
         criterion=None,

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
-from veil.qat._defaults import DEFAULT_N_W_BITS
+from veil.qat._defaults import DEFAULT_MIN_HIDDEN_NEURONS, DEFAULT_N_W_BITS
 from veil.quantization import parse_rounding_threshold_bits
 
 from ._params import VALIDATION_FRACTION
@@ -43,6 +43,9 @@ MIN_SEARCH_ROWS = 60
 #: accumulators (more inputs each), rounded exactly to 6 bits before the same lookup
 #: (docs/decisions/rounded-candidate.md). Offered when the user sets none of these.
 ROUNDED = {"lookup_bits": 6, "n_accum_bits": 8, "n_w_bits": 3, "n_a_bits": SEARCHED_A_BITS[0]}
+#: The narrowest layer a rounded candidate is narrowed to, to fit ``latency_budget`` on wide data: the
+#: default width of narrow data.
+MIN_NARROWED_NEURONS = DEFAULT_MIN_HIDDEN_NEURONS
 #: Offered too, replacing nothing: the same rounded neurons reading 4-bit inputs through 9-bit accumulators
 #: (the finer input grid radial problems want), the dearest candidate at 32 neurons.
 ROUNDED_WIDE_INPUTS = {"lookup_bits": 6, "n_accum_bits": 9, "n_w_bits": 3, "n_a_bits": SEARCHED_A_BITS[1]}
@@ -101,6 +104,7 @@ def candidates(
     w_bits: int | None = None,
     may_round: bool = False,
     rounding=None,
+    may_narrow: bool = False,
 ) -> list[Candidate]:
     """The configurations to try, by increasing estimated latency; a set parameter is not varied.
 
@@ -112,7 +116,9 @@ def candidates(
     ``w_bits`` (None: ternary); with ``may_round`` (the user set no weight bits, budget or rounding),
     the configuration :data:`ROUNDED` replaces is read through rounding instead, if the budget holds it,
     and :data:`ROUNDED_WIDE_INPUTS` is offered when its input bits and one hidden layer are. The user's
-    ``rounding`` (a ``RoundingPolicy``, or None) prices each lookup by the bits it keeps.
+    ``rounding`` (a ``RoundingPolicy``, or None) prices each lookup by the bits it keeps. With
+    ``may_narrow`` (the user set no ``max_hidden_neurons``), the rounded candidates are narrowed to fit
+    ``latency_budget`` when the default width would not (down to :data:`MIN_NARROWED_NEURONS`).
     """
     layer_options = SEARCHED_N_LAYERS if n_layers is None else (n_layers,)
     bits_options = SEARCHED_ACCUM_BITS if accum_bits is None else (accum_bits,)
@@ -140,14 +146,16 @@ def candidates(
             estimated_seconds(n_hidden_neurons, layers - 1, lookup, rounded_bits=bits - lookup),
         )
         if may_round and (layers, bits, a_bits) == (2, ROUNDED["lookup_bits"], ROUNDED["n_a_bits"]):
-            rounded = _rounded(n_hidden_neurons, ROUNDED)
+            rounded = _rounded(n_hidden_neurons, ROUNDED, latency_budget if may_narrow else None)
             if latency_budget is None or rounded.estimated_seconds <= latency_budget:
                 return rounded  # else the plain one stays, which the budget may still hold
         return plain
 
     offered = [candidate(*configuration) for configuration in configurations]
     if may_round and 2 in layer_options and ROUNDED_WIDE_INPUTS["n_a_bits"] in a_bits_options:
-        offered.append(_rounded(n_hidden_neurons, ROUNDED_WIDE_INPUTS))
+        offered.append(
+            _rounded(n_hidden_neurons, ROUNDED_WIDE_INPUTS, latency_budget if may_narrow else None)
+        )
     found = sorted(
         offered,
         key=lambda c: (c.estimated_seconds, c.module_params["n_layers"], c.module_params.get("n_a_bits", 0)),
@@ -156,15 +164,23 @@ def candidates(
     return [found[0], *within]
 
 
-def _rounded(n_hidden_neurons: int, configuration: dict) -> Candidate:
-    """A rounded ``configuration``: one hidden layer, accumulators rounded exactly to its lookup."""
+def _rounded(n_hidden_neurons: int, configuration: dict, narrow_to: float | None = None) -> Candidate:
+    """A rounded ``configuration``: one hidden layer, accumulators rounded exactly to its lookup.
+
+    With ``narrow_to`` (estimated seconds), a layer too wide for it is narrowed to fit, down to
+    :data:`MIN_NARROWED_NEURONS` (``max_hidden_neurons``).
+    """
     lookup, accum = configuration["lookup_bits"], configuration["n_accum_bits"]
-    module_params = {name: configuration[name] for name in ("n_accum_bits", "n_a_bits", "n_w_bits")}
-    return Candidate(
-        {"n_layers": 2, **module_params},
-        estimated_seconds(n_hidden_neurons, 1, lookup, rounded_bits=accum - lookup),
-        {"n_bits": lookup, "method": "exact"},
-    )
+    module_params = {
+        "n_layers": 2,
+        **{name: configuration[name] for name in ("n_accum_bits", "n_a_bits", "n_w_bits")},
+    }
+    per_neuron = estimated_seconds(1, 1, lookup, rounded_bits=accum - lookup)
+    width = n_hidden_neurons
+    if narrow_to is not None and width * per_neuron > narrow_to:
+        width = min(width, max(MIN_NARROWED_NEURONS, int(narrow_to / per_neuron)))
+        module_params["max_hidden_neurons"] = width
+    return Candidate(module_params, width * per_neuron, {"n_bits": lookup, "method": "exact"})
 
 
 def input_bits_options(n_a_bits: int | None, searching: bool = True) -> tuple[int, ...]:
@@ -228,6 +244,7 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         user["n_w_bits"],
         may_round,
         parse_rounding_threshold_bits(estimator.rounding_threshold_bits),
+        may_narrow=user["max_hidden_neurons"] is None,
     )
     if len(found) == 1 or len(X) < MIN_SEARCH_ROWS:
         return CapacityReport(found[0].settings, found[0].estimated_seconds, searched=False), None
