@@ -5,6 +5,7 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 
+import veil
 from veil.qat import SparseQuantNeuralNetwork
 from veil.qat._layer_integers import integer_weight
 from veil.qat._rounding import removed_low_bits, rounding_error
@@ -28,7 +29,7 @@ def test_removed_low_bits_counts_as_the_graph_builder(span, kept, removed):
     assert removed_low_bits(span, kept) == removed
 
 
-def test_trained_network_rounds_as_its_integer_model_does():
+def test_trained_network_rounds_as_its_integer_model_does(tmp_path):
     X, y = make_classification(n_samples=300, n_features=12, n_informative=8, random_state=0)
     model = NeuralNetClassifier(
         module__n_layers=2,
@@ -49,6 +50,10 @@ def test_trained_network_rounds_as_its_integer_model_does():
     np.testing.assert_allclose(rounded, integer_outputs, rtol=1e-4, atol=1e-4)
     # Without the rounding, the torch network is not the integer model: the check above can fail.
     assert np.abs(unrounded - integer_outputs).max() > 1e-2
+    model.dump(tmp_path / "rounded.veil")
+    loaded = veil.load(tmp_path / "rounded.veil").skorch_net_.module_
+    with torch.no_grad():
+        np.testing.assert_allclose(loaded(torch.as_tensor(X, dtype=torch.float32)).numpy(), rounded)
 
 
 def test_rounding_error_moves_each_accumulator_to_the_nearest_kept_step():

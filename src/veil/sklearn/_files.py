@@ -17,6 +17,7 @@ from veil._serialization import ModelFileError, encode, serializable
 from veil.quantization import QuantizedModule
 
 from ._torch_state import load_trained_weights
+from ._training import see_rounding
 
 _CLASS_NAMESPACES = {
     "torch.nn": (torch.nn, torch.nn.Module),
@@ -116,6 +117,7 @@ def estimator_from_content(cls, content: dict):
     net = estimator._new_fitted_net()
     net.initialize()
     load_trained_weights(net, _to_torch(fitted["module_state"]))
+    see_rounding(net, estimator._rounding_threshold_bits())
     net.initialize_optimizer()
     net.optimizer_.load_state_dict(_to_torch(fitted["optimizer_state"]))
     net.module_.eval()
