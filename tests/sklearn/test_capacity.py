@@ -15,6 +15,7 @@ from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
 from veil.sklearn._capacity import (
     LOOKUP_SECONDS,
     _cheapest_near_best,
+    _default_width,
     candidates,
     estimated_seconds,
     input_bits_options,
@@ -121,6 +122,13 @@ def test_rounded_candidates_are_narrowed_to_fit_the_budget_on_wide_data():
     assert 8 not in {c.module_params["n_accum_bits"] for c in tight}
     kept = _ladder(minimum, 40, may_narrow=False)
     assert {8, 9}.isdisjoint(c.module_params["n_accum_bits"] for c in kept)
+
+
+def test_only_a_width_left_to_veil_is_narrowed():
+    default = {"max_hidden_neurons": None, "n_hidden_neurons_multiplier": 1, "min_hidden_neurons": 32}
+    assert _default_width(default)
+    for user in ({"max_hidden_neurons": 40}, {"n_hidden_neurons_multiplier": 2}, {"min_hidden_neurons": 64}):
+        assert not _default_width({**default, **user}), user
 
 
 def _ladder(minimum, width: int, budget: float = 3.0, may_narrow: bool = False) -> list:

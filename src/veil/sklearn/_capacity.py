@@ -17,7 +17,11 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
-from veil.qat._defaults import DEFAULT_MIN_HIDDEN_NEURONS, DEFAULT_N_W_BITS
+from veil.qat._defaults import (
+    DEFAULT_MIN_HIDDEN_NEURONS,
+    DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
+    DEFAULT_N_W_BITS,
+)
 from veil.quantization import parse_rounding_threshold_bits
 
 from ._params import VALIDATION_FRACTION
@@ -117,7 +121,7 @@ def candidates(
     the configuration :data:`ROUNDED` replaces is read through rounding instead, if the budget holds it,
     and :data:`ROUNDED_WIDE_INPUTS` is offered when its input bits and one hidden layer are. The user's
     ``rounding`` (a ``RoundingPolicy``, or None) prices each lookup by the bits it keeps. With
-    ``may_narrow`` (the user set no ``max_hidden_neurons``), the rounded candidates are narrowed to fit
+    ``may_narrow`` (the user left the width parameters alone), the rounded candidates are narrowed to fit
     ``latency_budget`` when the default width would not (down to :data:`MIN_NARROWED_NEURONS`).
     """
     layer_options = SEARCHED_N_LAYERS if n_layers is None else (n_layers,)
@@ -244,7 +248,7 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         user["n_w_bits"],
         may_round,
         parse_rounding_threshold_bits(estimator.rounding_threshold_bits),
-        may_narrow=user["max_hidden_neurons"] is None,
+        may_narrow=_default_width(user),
     )
     if len(found) == 1 or len(X) < MIN_SEARCH_ROWS:
         return CapacityReport(found[0].settings, found[0].estimated_seconds, searched=False), None
@@ -277,6 +281,15 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         chosen, _, net = _cheapest_near_best(tried, estimator.accuracy_tolerance, len(X_val))
     report.chosen, report.estimated_seconds = chosen.settings, chosen.estimated_seconds
     return report, net
+
+
+def _default_width(user: dict) -> bool:
+    """Whether the hidden width is Veil's to choose: the user's width parameters are at their defaults."""
+    return (
+        user["max_hidden_neurons"] is None
+        and user["n_hidden_neurons_multiplier"] == DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER
+        and user["min_hidden_neurons"] == DEFAULT_MIN_HIDDEN_NEURONS
+    )
 
 
 def _cheapest_near_best(tried: list[tuple], tolerance: float, n_validation: int) -> tuple:

@@ -65,7 +65,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     module__max_hidden_neurons : int or None, default=None
         The most neurons a hidden layer has (wins over ``module__min_hidden_neurons``). None: no cap,
         except in the search's two wide candidates, which are narrowed (down to 32 neurons) to fit
-        ``latency_budget`` on data with many features.
+        ``latency_budget`` on data with many features, unless a width parameter is set.
     module__mid_rise_inputs : bool or None, default=None
         Quantize the inputs on a grid symmetric around zero (no level at zero). None: up to 32 features.
     module__output_partial_sums : bool, default=True
