@@ -8,7 +8,8 @@ from sklearn.datasets import make_classification
 import veil
 from veil.qat import SparseQuantNeuralNetwork
 from veil.qat._layer_integers import integer_weight
-from veil.qat._rounding import removed_low_bits, rounding_error
+from veil.qat._rounding import rounding_error
+from veil.quantization._integer_graph import removed_low_bits
 from veil.sklearn import NeuralNetClassifier
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::Deprecat
         (200, 5, 3),
     ],
 )
-def test_removed_low_bits_counts_as_the_graph_builder(span, kept, removed):
+def test_removed_low_bits_keeps_the_lookup_width_when_rounding_carries(span, kept, removed):
     assert removed_low_bits(span, kept) == removed
 
 

@@ -17,25 +17,10 @@ from __future__ import annotations
 import brevitas.nn as qnn
 import torch
 
-from veil.quantization._bounds import bit_width_of_range
+from veil.quantization._bounds import accumulator_bounds
+from veil.quantization._integer_graph import removed_low_bits
 
-__all__ = ["removed_low_bits", "rounding_error"]
-
-
-def removed_low_bits(span: int, kept_bits: int) -> int:
-    """Low bits the integer model removes from accumulators in ``[0, span]`` to keep ``kept_bits``.
-
-    As the graph builder counts them: the excess over ``kept_bits``, and one more bit when rounding the
-    top value up would carry into a new top bit.
-    """
-    width = bit_width_of_range(0, span)
-    lsbs = max(0, width - kept_bits)
-    if lsbs:
-        half = 1 << (lsbs - 1)
-        rounded_top = ((span + half) >> lsbs) << lsbs
-        if bit_width_of_range(0, rounded_top) > width:
-            lsbs += 1
-    return lsbs
+__all__ = ["rounding_error"]
 
 
 def rounding_error(
@@ -63,14 +48,12 @@ def rounding_error(
         weight = linear.quant_weight(quant_input)
         weight_scale = weight.scale.reshape(-1)
         integer_weight = torch.round(weight.value / weight.scale)
-        low, high = input_range
-        lowest = torch.minimum(integer_weight * low, integer_weight * high).sum(dim=1)
-        highest = torch.maximum(integer_weight * low, integer_weight * high).sum(dim=1)
-        lsbs = removed_low_bits(int((highest - lowest).max()), kept_bits)
+        lowest, highest = accumulator_bounds(integer_weight.numpy(), *input_range)
+        lsbs = removed_low_bits(highest - lowest, kept_bits)
         if lsbs == 0:
             return None
         integer_input = torch.round(quant_input.value / quant_input.scale)
-        stored = integer_input @ integer_weight.T - lowest
+        stored = integer_input @ integer_weight.T - torch.as_tensor(lowest, dtype=integer_input.dtype)
         step = float(1 << lsbs)
         rounded = torch.floor((stored + step / 2) / step) * step
         return (rounded - stored) * (quant_input.scale.reshape(()) * weight_scale)

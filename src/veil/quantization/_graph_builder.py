@@ -14,6 +14,7 @@ from ._integer_graph import (
     Requantization,
     TensorInfo,
     lookup_input_bit_width,
+    removed_low_bits,
 )
 from ._layers import codes_info
 from ._quantizers import UniformQuantizer
@@ -110,9 +111,7 @@ class GraphBuilder:
         """Append the lookup ``quantize(steps(dequantize(source)))``; refuse steps that mix positions."""
         info = self.tensors[source]
         check_univariate(steps, info.row_shape, where)
-        lsbs = self.lsbs_to_remove(info.bit_width)
-        if lsbs and lookup_input_bit_width(info.high, lsbs) > info.bit_width:
-            lsbs += 1  # rounding up would carry into a new top bit: one more low bit keeps the lookup's width
+        lsbs = 0 if self.rounding is None else removed_low_bits(info.high, self.kept_bits)
         low, high = quantizer.integer_bounds
         name = f"{source}:requantized:{len(self.nodes)}"
         self.nodes.append(
@@ -129,11 +128,10 @@ class GraphBuilder:
         self.tensors[name] = codes_info(quantizer, info.row_shape)
         return name
 
-    def lsbs_to_remove(self, bit_width: int) -> int:
-        """Low bits an accumulator of ``bit_width`` bits loses to rounding before its lookup."""
-        if self.rounding is None:
-            return 0
-        return max(0, bit_width - self.rounding.kept_bits(self.n_bits_op_inputs))
+    @property
+    def kept_bits(self) -> int:
+        """Bits an accumulator keeps before its lookup when rounding (``rounding`` is set)."""
+        return self.rounding.kept_bits(self.n_bits_op_inputs)
 
     def widest_before(self, name: str, input_name: str) -> int:
         """Largest bit-width of the encrypted values before the node computing ``name``."""

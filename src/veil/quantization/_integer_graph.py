@@ -123,6 +123,20 @@ def lookup_input_bit_width(high: np.ndarray, lsbs_to_remove: int) -> int:
     return max(bit_width_of_range(0, high), bit_width_of_range(0, rounded_high))
 
 
+def removed_low_bits(high, kept_bits: int) -> int:
+    """Low bits rounding removes from values in ``[0, high]`` so that ``kept_bits`` remain.
+
+    The excess width over ``kept_bits``, and one more bit when rounding up would carry into a new top bit
+    (the lookup then keeps its width). The integer graph and the training that sees its rounding
+    (``veil.qat._rounding``) both count this way.
+    """
+    width = bit_width_of_range(0, high)
+    lsbs = max(0, width - kept_bits)
+    if lsbs and lookup_input_bit_width(high, lsbs) > width:
+        lsbs += 1
+    return lsbs
+
+
 @serializable
 @dataclass
 class LookupNode:
