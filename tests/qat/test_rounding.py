@@ -30,9 +30,8 @@ def test_removed_low_bits_keeps_the_lookup_width_when_rounding_carries(span, kep
     assert removed_low_bits(span, kept) == removed
 
 
-def test_trained_network_rounds_as_its_integer_model_does(tmp_path):
-    X, y = make_classification(n_samples=300, n_features=12, n_informative=8, random_state=0)
-    model = NeuralNetClassifier(
+def _rounded_model(X, y) -> NeuralNetClassifier:
+    return NeuralNetClassifier(
         module__n_layers=2,
         module__n_accum_bits=8,
         module__n_w_bits=3,
@@ -41,6 +40,11 @@ def test_trained_network_rounds_as_its_integer_model_does(tmp_path):
         max_epochs=10,
         random_state=0,
     ).fit(X, y)
+
+
+def test_trained_network_rounds_as_its_integer_model_does(tmp_path):
+    X, y = make_classification(n_samples=300, n_features=12, n_informative=8, random_state=0)
+    model = _rounded_model(X, y)
     module = model.skorch_net_.module_.eval()
     assert module.rounding_kept_bits == 5
     integer_outputs = model.quantized_module_.forward(X.astype(np.float32), fhe="disable")
@@ -55,6 +59,17 @@ def test_trained_network_rounds_as_its_integer_model_does(tmp_path):
     loaded = veil.load(tmp_path / "rounded.veil").skorch_net_.module_
     with torch.no_grad():
         np.testing.assert_allclose(loaded(torch.as_tensor(X, dtype=torch.float32)).numpy(), rounded)
+
+
+def test_pruned_copy_fine_tunes_with_the_rounding_of_its_integer_model():
+    X, y = make_classification(n_samples=300, n_features=12, n_informative=8, random_state=0)
+    pruned = _rounded_model(X, y).prune(X, y, 0.5)
+    module = pruned.skorch_net_.module_.eval()
+    assert module.rounding_kept_bits == 5
+    integer_outputs = pruned.quantized_module_.forward(X.astype(np.float32), fhe="disable")
+    with torch.no_grad():
+        torch_outputs = module(torch.as_tensor(X, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(torch_outputs, integer_outputs, rtol=1e-4, atol=1e-4)
 
 
 def test_rounding_error_moves_each_accumulator_to_the_nearest_kept_step():
