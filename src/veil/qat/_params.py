@@ -80,6 +80,7 @@ NETWORK_CONSTRAINTS: dict[str, list] = {
     "max_hidden_neurons": [None, IntegerInterval(1, None, closed="left")],
     "mid_rise_inputs": [None, "boolean"],
     "output_partial_sums": ["boolean"],
+    "input_range": [None, Interval(Real, 0, None, closed="neither")],
 }
 
 

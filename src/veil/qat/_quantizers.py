@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import brevitas.nn as qnn
 from brevitas.core.scaling import ParameterFromRuntimeStatsScaling
+from brevitas.inject.enum import ScalingImplType
 from brevitas.quant.fixed_point import Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
 from brevitas.quant.scaled_int import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
 from torch import nn
@@ -22,19 +23,30 @@ NON_NEGATIVE_ACTIVATIONS: tuple[type[nn.Module], ...] = (
 )
 
 
-def make_quantizer(n_bits: int, signed: bool, narrow: bool, power_of_two_scaling: bool) -> qnn.QuantIdentity:
-    """A per-tensor quantizer whose scale comes from statistics, then is learned; returns QuantTensors."""
-    if power_of_two_scaling:
-        quant = Int8ActPerTensorFixedPoint if signed else Uint8ActPerTensorFixedPoint
-    else:
+def make_quantizer(
+    n_bits: int, signed: bool, narrow: bool, power_of_two_scaling: bool, fixed_range: float | None = None
+) -> qnn.QuantIdentity:
+    """A per-tensor quantizer whose scale comes from statistics, then is learned; returns QuantTensors.
+
+    With ``fixed_range``, the scale is not learned: it is ``fixed_range / 2**(n_bits - 1)`` (signed), so
+    values are clipped to about ``±fixed_range``, whatever ``power_of_two_scaling``.
+    """
+    if fixed_range is not None:
         quant = Int8ActPerTensorFloat if signed else Uint8ActPerTensorFloat
+        scaling = {"scaling_impl_type": ScalingImplType.CONST, "scaling_init": float(fixed_range)}
+    else:
+        if power_of_two_scaling:
+            quant = Int8ActPerTensorFixedPoint if signed else Uint8ActPerTensorFixedPoint
+        else:
+            quant = Int8ActPerTensorFloat if signed else Uint8ActPerTensorFloat
+        scaling = {"collect_stats_steps": ACTIVATION_STATS_STEPS}
     return qnn.QuantIdentity(
         act_quant=quant,
         bit_width=n_bits,
-        collect_stats_steps=ACTIVATION_STATS_STEPS,
         signed=signed,
         narrow_range=narrow,
         return_quant_tensor=True,
+        **scaling,
     )
 
 

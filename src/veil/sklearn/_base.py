@@ -84,6 +84,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
         module__max_hidden_neurons=None,
         module__mid_rise_inputs=None,
         module__output_partial_sums=True,
+        module__input_range=None,
         criterion=None,
         optimizer=optim.Adam,
         lr=DEFAULT_LR,

@@ -11,7 +11,7 @@ ladder: docs/decisions/capacity-search.md.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -43,6 +43,10 @@ SEARCHED_ACCUM_BITS = (4, 5, 6)
 SEARCHED_A_BITS = (3, 4)
 #: Fewer rows than this and a validation split says nothing: the cheapest candidate is used.
 MIN_SEARCH_ROWS = 60
+#: Input ranges (normalized units) the search chooses from, for each input bit-width, by the float
+#: reference's score on that grid: a learned input scale lands on one of two powers of two by chance
+#: (docs/decisions/learned-input-scale.md).
+INPUT_RANGES = (2.0, 3.0, 4.0)
 #: The one-hidden-layer, 6-bit, 3-bit-input candidate reads wider neurons instead: 3-bit weights and 8-bit
 #: accumulators (more inputs each), rounded exactly to 6 bits before the same lookup
 #: (docs/decisions/rounded-candidate.md). Offered when the user sets none of these.
@@ -86,13 +90,17 @@ class Candidate:
 
 @dataclass
 class CapacityReport:
-    """What the search measured; the fitted estimator's ``capacity_`` holds its ``to_dict()``."""
+    """What the search measured; the fitted estimator's ``capacity_`` holds its ``to_dict()``.
+
+    ``input_grids``: the float reference's validation score on each input grid (range and bits) tried.
+    """
 
     chosen: dict
     estimated_seconds: float
     searched: bool
     reference_score: float | None = None
     candidates: list = field(default_factory=list)
+    input_grids: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -256,16 +264,26 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
     classifier = is_classifier(estimator)
     X_fit, X_val, y_fit, y_val = validation_split(X, y, classifier, estimator.random_state)
     search = SearchJobs(estimator, n_outputs, plan, normalization, (X_fit, y_fit, X_val, y_val), fit_params)
-    # The float reference first (the tolerance is measured from it), then the candidates, cheapest first.
-    jobs = [("reference", {"width": probe.n_hidden_neurons, "n_layers": probe.n_layers})]
-    jobs += [("candidate", candidate.settings) for candidate in found]
     report = CapacityReport({}, 0.0, searched=True)
-    tried = []  # (candidate, validation score, net), cheapest first
-    for index, (net, value) in search.run(jobs, estimator.n_jobs, estimator.random_state):
+    # The float reference first (the tolerance is measured from it), and on each input grid the search
+    # may fix; then the candidates, cheapest first.
+    reference = {"width": probe.n_hidden_neurons, "n_layers": probe.n_layers}
+    grids = [] if user["input_range"] is not None else [(r, a) for a in a_bits_options for r in INPUT_RANGES]
+    jobs = [("reference", reference), *(("reference", {**reference, "input_grid": list(g)}) for g in grids)]
+    for index, (_, value) in search.run(jobs, estimator.n_jobs, estimator.random_state):
         if index == 0:
             report.reference_score = value
-            continue
-        candidate = found[index - 1]
+        else:
+            value_range, a_bits = grids[index - 1]
+            report.input_grids.append(
+                {"input_range": value_range, "n_a_bits": a_bits, "validation_score": value}
+            )
+    if grids:
+        found = [_with_input_range(candidate, report.input_grids) for candidate in found]
+    jobs = [("candidate", candidate.settings) for candidate in found]
+    tried = []  # (candidate, validation score, net), cheapest first
+    for index, (net, value) in search.run(jobs, estimator.n_jobs, estimator.random_state):
+        candidate = found[index]
         report.candidates.append(
             {
                 **candidate.settings,
@@ -281,6 +299,15 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         chosen, _, net = _cheapest_near_best(tried, estimator.accuracy_tolerance, len(X_val))
     report.chosen, report.estimated_seconds = chosen.settings, chosen.estimated_seconds
     return report, net
+
+
+def _with_input_range(candidate: Candidate, input_grids: list[dict]) -> Candidate:
+    """``candidate`` with the input range whose grid, at its input bits, the float reference scored best
+    on (the narrowest of equal scores: the finer grid)."""
+    a_bits = candidate.module_params["n_a_bits"]
+    scored = [grid for grid in input_grids if grid["n_a_bits"] == a_bits]
+    best = max(scored, key=lambda grid: (grid["validation_score"], -grid["input_range"]))
+    return replace(candidate, module_params={**candidate.module_params, "input_range": best["input_range"]})
 
 
 def _default_width(user: dict) -> bool:

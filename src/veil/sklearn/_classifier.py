@@ -72,6 +72,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         Every output reads every neuron of the last hidden layer: the circuit returns partial sums, each
         within the output budget, and the client adds them after decryption. False: one sum per output,
         its inputs pruned to the budget.
+    module__input_range : float or None, default=None
+        The input quantizer's fixed range, in normalized units: inputs are clipped to about
+        ±``module__input_range``. None: chosen by the capacity search from 2, 3 and 4 (by a float MLP on
+        each input grid, on the validation split), or learned in training when nothing is searched.
     criterion : torch loss class or None, default=None
         Training loss; None means ``torch.nn.CrossEntropyLoss`` on the logits. Class weights:
         ``criterion__weight``, one per class in the order of ``classes_``.

@@ -59,7 +59,8 @@ class SearchJobs:
     def run(self, jobs: list[tuple[str, dict]], n_jobs: int | None, random_state) -> Iterator[tuple]:
         """Yield ``(index, (net, validation_score))`` per job, in order (``net``: None for the reference).
 
-        ``jobs`` holds ``("reference", {"width", "n_layers"})`` or ``("candidate", module_params)`` items.
+        ``jobs`` holds ``("reference", {"width", "n_layers"[, "input_grid"]})`` or ``("candidate",
+        module_params)`` items.
         Up to ``n_jobs`` (joblib's convention: None is 1, -1 every core) train at once in worker processes.
         """
         seeds = network_seeds(jobs, random_state)
@@ -99,8 +100,14 @@ class SearchJobs:
             if in_worker:
                 warnings.simplefilter("always")
             if kind == "reference":
+                grid = params.get("input_grid")
                 net = new_reference_net(
-                    estimator, self.n_outputs, params["width"], params["n_layers"], self.plan
+                    estimator,
+                    self.n_outputs,
+                    params["width"],
+                    params["n_layers"],
+                    self.plan,
+                    None if grid is None else tuple(grid),
                 )
             else:
                 net = new_quantized_net(

@@ -35,10 +35,23 @@ _LOSSES = {"train_loss": "loss", "valid_loss": "valid loss"}
 
 
 class FloatReference(nn.Module):
-    """A float MLP on the same normalized inputs: what the quantized network is measured against."""
+    """A float MLP on the same normalized inputs: what the quantized network is measured against.
 
-    def __init__(self, input_dim: int, n_outputs: int, width: int, n_layers: int, activation: type) -> None:
+    With ``input_grid = (value_range, n_bits)``, it reads the inputs snapped to the signed grid of a
+    quantizer of that range and width: what that grid leaves any network to learn from.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        n_outputs: int,
+        width: int,
+        n_layers: int,
+        activation: type,
+        input_grid: tuple[float, int] | None = None,
+    ) -> None:
         super().__init__()
+        self.input_grid = input_grid
         widths = [input_dim, *[width] * (n_layers - 1), n_outputs]
         layers: list[nn.Module] = []
         for k in range(n_layers):
@@ -55,7 +68,12 @@ class FloatReference(nn.Module):
             self.input_scale.copy_(torch.as_tensor(np.asarray(scale, dtype=np.float32)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers((x - self.input_offset) / self.input_scale)
+        x = (x - self.input_offset) / self.input_scale
+        if self.input_grid is not None:  # what a quantized network's input grid leaves of the inputs
+            value_range, n_bits = self.input_grid
+            step = value_range / 2 ** (n_bits - 1)
+            x = torch.clamp(torch.round(x / step), -(2 ** (n_bits - 1)), 2 ** (n_bits - 1) - 1) * step
+        return self.layers(x)
 
 
 class BatchFetchingDataset(Dataset):
@@ -158,8 +176,10 @@ def new_quantized_net(estimator, n_outputs: int, module_params: dict, plan: Trai
     )
 
 
-def new_reference_net(estimator, n_outputs: int, width: int, n_layers: int, plan: TrainingPlan):
-    """An uninitialized skorch network around :class:`FloatReference`."""
+def new_reference_net(
+    estimator, n_outputs: int, width: int, n_layers: int, plan: TrainingPlan, input_grid=None
+):
+    """An uninitialized skorch network around :class:`FloatReference` (``input_grid``: see there)."""
     routed = {k: v for k, v in _routed_params(estimator).items() if k.startswith("criterion__")}
     return estimator._skorch_class(
         module=FloatReference,
@@ -168,6 +188,7 @@ def new_reference_net(estimator, n_outputs: int, width: int, n_layers: int, plan
         module__width=max(width, REFERENCE_MIN_WIDTH),
         module__n_layers=n_layers,
         module__activation=estimator.module__activation_function,
+        module__input_grid=input_grid,
         **_training_params(estimator, plan),
         callbacks=_callbacks(estimator, quantized=False),
         **routed,
