@@ -488,3 +488,14 @@ def test_max_hidden_neurons_caps_the_width_over_min_hidden_neurons():
     assert capped.n_hidden_neurons == 8
     with pytest.raises(ValueError, match=r"'max_hidden_neurons' parameter"):
         SparseQuantNeuralNetwork(4, 2, 3, max_hidden_neurons=0)
+
+
+def test_a_fixed_input_range_sets_the_input_scale_and_is_not_learned():
+    net = SparseQuantNeuralNetwork(input_dim=3, n_layers=2, n_outputs=2, n_a_bits=4, input_range=3.0)
+    quantized = net.input_quant(torch.tensor([[0.1, 2.9, -9.0]]))
+    assert float(quantized.scale) == 3.0 / 8  # 4-bit signed: 8 steps on each side
+    np.testing.assert_allclose(quantized.value.detach().numpy(), [[0.0, 2.625, -3.0]])
+    assert not list(net.input_quant.parameters())  # nothing for training to move
+    assert net.learned_scales() == [p for q in net.activation_quants for p in q.parameters()]
+    learned = SparseQuantNeuralNetwork(input_dim=3, n_layers=2, n_outputs=2, n_a_bits=4)
+    assert len(list(learned.input_quant.parameters())) == 1

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_iris, make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 
@@ -13,6 +14,7 @@ import veil
 from veil.quantization import RoundingPolicy
 from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
 from veil.sklearn._capacity import (
+    INPUT_RANGES,
     LOOKUP_SECONDS,
     _cheapest_near_best,
     _default_width,
@@ -22,6 +24,7 @@ from veil.sklearn._capacity import (
     within_tolerance,
 )
 from veil.sklearn._params import input_normalization, resolve_training
+from veil.sklearn._training import FloatReference
 from veil.sklearn._search_jobs import network_seeds
 
 # Short trainings: these tests check the mechanism, not the accuracy (see make bench-accuracy).
@@ -170,18 +173,53 @@ def test_search_is_deterministic_reported_and_never_overrides_explicit_parameter
     assert report["searched"] and report["reference_score"] is not None
     tried = report["candidates"]
     assert tried[0]["n_layers"] == 2 and tried[0]["n_accum_bits"] == 4
-    names = ("n_layers", "n_accum_bits", "n_a_bits", "n_w_bits")
+    names = ("n_layers", "n_accum_bits", "n_a_bits", "n_w_bits", "input_range")
     assert report["chosen"] in [{name: c[name] for name in names} for c in tried]
     module = first.base_module_to_compile
     assert {name: getattr(module, name) for name in names} == report["chosen"]
     # The parameters stay as given: the choice lives in capacity_.
     assert first.module__n_accum_bits is None and first.module__n_layers is None
+    assert first.module__input_range is None
     assert first.module__n_a_bits is None and first.module__n_w_bits is None
 
     fixed = NeuralNetClassifier(module__n_layers=3, module__n_accum_bits=5, **QUICK).fit(X, y)
     assert not fixed.capacity_["searched"]
     assert fixed.capacity_["chosen"] == {"n_layers": 3, "n_accum_bits": 5, "n_a_bits": 3, "n_w_bits": 2}
     assert fixed.base_module_to_compile.accumulator_budgets() == [5, 5, 7]
+
+
+def test_search_fixes_the_input_range_its_float_reference_scores_best_on_and_honours_the_users(tmp_path):
+    X, y = make_classification(n_samples=200, n_features=5, n_informative=4, n_redundant=0, random_state=0)
+    params = {**QUICK, "latency_budget": 0.9, "accuracy_tolerance": 0.0}
+    model = NeuralNetClassifier(**params).fit(X, y)
+    grids = model.capacity_["input_grids"]
+    assert sorted((g["n_a_bits"], g["input_range"]) for g in grids) == [
+        (a_bits, value_range) for a_bits in (3, 4) for value_range in INPUT_RANGES
+    ]
+    for tried in model.capacity_["candidates"]:
+        scored = [g for g in grids if g["n_a_bits"] == tried["n_a_bits"]]
+        best = max(g["validation_score"] for g in scored)
+        assert tried["input_range"] == min(g["input_range"] for g in scored if g["validation_score"] == best)
+    chosen_range = model.capacity_["chosen"]["input_range"]
+    assert model.base_module_to_compile.input_range == chosen_range
+    model.dump(tmp_path / "model.veil")
+    assert veil.load(tmp_path / "model.veil").base_module_to_compile.input_range == chosen_range
+
+    own = NeuralNetClassifier(module__input_range=1.5, **params).fit(X, y)
+    assert own.capacity_["input_grids"] == []
+    assert all("input_range" not in c for c in own.capacity_["candidates"])
+    assert own.base_module_to_compile.input_range == 1.5
+
+
+def test_float_reference_on_an_input_grid_reads_the_snapped_inputs():
+    grid = FloatReference(
+        input_dim=2, n_outputs=1, width=4, n_layers=2, activation=torch.nn.ReLU, input_grid=(2.0, 3)
+    )
+    plain = FloatReference(input_dim=2, n_outputs=1, width=4, n_layers=2, activation=torch.nn.ReLU)
+    plain.load_state_dict(grid.state_dict())
+    x = torch.tensor([[0.3, -5.0]])
+    # 3-bit signed over ±2: steps of 0.5 from -2 to 1.5.
+    np.testing.assert_allclose(grid(x).detach().numpy(), plain(torch.tensor([[0.5, -2.0]])).detach().numpy())
 
 
 def test_rounded_candidate_is_tried_only_when_the_user_left_its_settings_to_veil():
