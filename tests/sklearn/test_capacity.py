@@ -24,8 +24,8 @@ from veil.sklearn._capacity import (
     within_tolerance,
 )
 from veil.sklearn._params import input_normalization, resolve_training
-from veil.sklearn._training import FloatReference
 from veil.sklearn._search_jobs import network_seeds
+from veil.sklearn._training import FloatReference
 
 # Short trainings: these tests check the mechanism, not the accuracy (see make bench-accuracy).
 QUICK = {"max_epochs": 6, "random_state": 0}
