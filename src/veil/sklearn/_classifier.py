@@ -140,7 +140,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         Number of network outputs (one per class).
     capacity_ : dict
         What the capacity search chose (``chosen``: the ``module__*`` values it set), its estimated
-        encrypted seconds per row, the float reference's validation score and every candidate tried.
+        encrypted seconds per row, the float reference's validation score (``input_grids``: also on each
+        input grid it chose the input range from) and every candidate tried.
     training_plan_ : dict
         The batch size, steps per epoch and epochs the final training ran.
     skorch_net_ : skorch.NeuralNetClassifier
