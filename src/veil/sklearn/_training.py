@@ -21,6 +21,7 @@ from veil.qat import (
     LateCosineDecay,
     SparseQuantNeuralNetwork,
 )
+from veil.qat._layer_integers import integer_range
 from veil.quantization import parse_rounding_threshold_bits
 
 from ._params import TrainingPlan
@@ -71,8 +72,9 @@ class FloatReference(nn.Module):
         x = (x - self.input_offset) / self.input_scale
         if self.input_grid is not None:  # what a quantized network's input grid leaves of the inputs
             value_range, n_bits = self.input_grid
-            step = value_range / 2 ** (n_bits - 1)
-            x = torch.clamp(torch.round(x / step), -(2 ** (n_bits - 1)), 2 ** (n_bits - 1) - 1) * step
+            low, high = integer_range(n_bits, signed=True, narrow=False)  # the default input quantizer's
+            step = value_range / -low
+            x = torch.clamp(torch.round(x / step), low, high) * step
         return self.layers(x)
 
 
