@@ -15,7 +15,7 @@ from benchmarks._accuracy_report import summarize
 from benchmarks._common import SEED
 from benchmarks.suite import problems_by_name
 
-__all__ = ["combined_report"]
+__all__ = ["combined_report", "first_header", "read_rows", "suite_order"]
 
 #: Estimator parameters that change how ``fit`` runs, never what it finds (``n_jobs``: the search's networks
 #: train under the same seeds whatever the number of workers; tests/sklearn/test_capacity.py).
@@ -31,7 +31,7 @@ def combined_report(runs: list[Path], command: str, machine: str, note: str | No
     rows: dict[tuple[str, str], dict] = {}
     sources = []
     for path in runs:
-        found = _rows(path)
+        found = read_rows(path)
         if not found:
             raise ValueError(f"--combine: {path} holds no rows")
         for row in found:
@@ -46,8 +46,8 @@ def combined_report(runs: list[Path], command: str, machine: str, note: str | No
             "--combine needs runs of one setting (same --param and --max-rows), got "
             + "; ".join(f"{source}: params {params}, max_rows {limit}" for source, params, limit in by_file)
         )
-    ordered = _suite_order(list(rows.values()))
-    header = _first_header(runs)
+    ordered = suite_order(list(rows.values()))
+    header = first_header(runs)
     problems = problems_by_name()
     notes = {name: problems[name].note for name in dict.fromkeys(r["problem"] for r in ordered)}
     notes = {name: text for name, text in notes.items() if text}
@@ -79,14 +79,14 @@ def _setting(params: dict | None) -> str:
     return json.dumps(kept, sort_keys=True)
 
 
-def _rows(path: Path) -> list[dict]:
+def read_rows(path: Path) -> list[dict]:
     text = path.read_text()
     if path.suffix == ".jsonl":
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     return json.loads(text)["rows"]
 
 
-def _first_header(runs: list[Path]) -> dict:
+def first_header(runs: list[Path]) -> dict:
     """Date, machine and lookup costs of the first run with a ``.json`` report (its own or beside it)."""
     for path in runs:
         report = path.with_suffix(".json")
@@ -95,7 +95,7 @@ def _first_header(runs: list[Path]) -> dict:
     return {}
 
 
-def _suite_order(rows: list[dict]) -> list[dict]:
+def suite_order(rows: list[dict]) -> list[dict]:
     """Rows in the suite's order of problems, scaled before raw."""
     position = {name: index for index, name in enumerate(problems_by_name())}
     return sorted(

@@ -8,6 +8,7 @@ problem goes to ``<out>.jsonl`` as it finishes; at the end ``<out>.json``, ``<ou
 
     python -m benchmarks.accuracy --only iris,moons --param max_epochs=3 --param module__n_accum_bits=6
     python -m benchmarks.accuracy --combine results/a.jsonl results/b.jsonl --out results/a-b  # one report
+    python -m benchmarks.accuracy --across-seeds results/a.jsonl results/a-seed1.jsonl --out results/a-seeds
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sklearn.utils import resample
 
 from benchmarks._accuracy_combine import combined_report
 from benchmarks._accuracy_report import markdown, plot, summarize
+from benchmarks._accuracy_seeds import seeds_markdown, seeds_report
 from benchmarks._common import RESULTS, SEED, machine, score, split_dataset
 from benchmarks.pbs import latency_estimate, lookup_cost_table, seconds_per_complexity_unit
 from benchmarks.suite import VARIANTS, problems_by_name
@@ -79,13 +81,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--note", default=None, help="with --combine: what the reader should know of the runs"
     )
+    parser.add_argument(
+        "--across-seeds",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="RUN",
+        help="run nothing: write the gaps of these runs side by side, one run per estimator random_state "
+        "(otherwise the same settings), with per-problem medians and worst cases",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1 or (args.max_rows is not None and args.max_rows < 20):
         parser.error(f"--jobs must be >= 1 and --max-rows >= 20, got {args.jobs} and {args.max_rows}")
     args.param = dict(args.param)
     if args.note is not None and args.combine is None:
         parser.error("--note goes with --combine")
-    suffix = "-combined" if args.combine else ""
+    if args.combine and args.across_seeds:
+        parser.error("--combine and --across-seeds each make their own report: pass one")
+    suffix = "-combined" if args.combine else "-seeds" if args.across_seeds else ""
     args.out = args.out or RESULTS / f"accuracy-{datetime.datetime.now(datetime.UTC).date()}{suffix}"
     return args
 
@@ -288,6 +301,13 @@ def main(argv=None) -> int:
     if args.combine:
         report = combined_report(args.combine, _command(argv), machine(), args.note)
         _write(report, args.out)
+        return 0
+    if args.across_seeds:
+        report = seeds_report(args.across_seeds, _command(argv), machine())
+        args.out.with_name(args.out.name + ".json").write_text(json.dumps(report, indent=2))
+        text = seeds_markdown(report)
+        args.out.with_name(args.out.name + ".md").write_text(text)
+        print(text)
         return 0
     lines_path = args.out.with_name(args.out.name + ".jsonl")
     rows = _finished_rows(lines_path, args.resume, args.param, args.max_rows)

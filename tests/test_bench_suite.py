@@ -7,6 +7,7 @@ import pytest
 from benchmarks import run
 from benchmarks._accuracy_combine import combined_report
 from benchmarks._accuracy_report import summarize
+from benchmarks._accuracy_seeds import seeds_markdown, seeds_report
 from benchmarks._common import score, split_dataset
 from benchmarks.pbs import latency_estimate, seconds_per_complexity_unit
 from benchmarks.suite import PROBLEMS, problems_by_name
@@ -175,3 +176,44 @@ def test_bench_report_holds_the_digits_cnn_row(tmp_path):
     # Without the CNN (make bench --skip-cnn) the report has no CNN section.
     report["cnn"] = None
     assert "Digits CNN" not in run.write_report(report, tmp_path / "results")[1].read_text()
+
+
+def test_across_seeds_report_gives_each_problem_its_median_and_worst_gap(tmp_path):
+    def row(problem, gap, seed, task="classification", **params):
+        return {"problem": problem, "variant": "scaled", "task": task, "error": None, "gap": gap,
+                "params": {"random_state": seed, **params}, "max_rows": 10000,
+                "latency_estimate_seconds": 0.5 + seed, "fit_seconds": 10.0}  # fmt: skip
+
+    def run(name, *rows):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return path
+
+    seed0 = run(
+        "s0.jsonl", row("wine", -1.0, 0), row("iris", 0.0, 0), row("friedman1", -0.01, 0, "regression")
+    )
+    seed1 = run(
+        "s1.jsonl", row("wine", -5.0, 1), row("iris", -1.0, 1), row("friedman1", -0.04, 1, "regression")
+    )
+    seed2 = run("s2.jsonl", row("wine", -2.0, 2, n_jobs=2), row("iris", +1.0, 2))  # friedman1 missing
+    report = seeds_report([seed0, seed1, seed2], "cmd", "machine")
+    by_name = {p["problem"]: p for p in report["problems"]}
+    assert [p["problem"] for p in report["problems"]] == ["iris", "wine", "friedman1"]  # the suite's order
+    assert by_name["wine"]["gaps"] == {0: -1.0, 1: -5.0, 2: -2.0}
+    assert (by_name["wine"]["median_gap"], by_name["wine"]["worst_gap"]) == (-2.0, -5.0)
+    clf = report["summary"]["classification"]
+    assert clf["median_of_median_gaps"] == pytest.approx(-1.0)  # medians: iris 0.0, wine -2.0
+    assert (clf["worst_gap"], clf["worst_gap_problem"]) == (-5.0, "wine (scaled)")
+    # iris is within 2 points at every seed; wine only at its median (-2.0: the bound counts as within)
+    assert (clf["within_tolerance_at_every_seed"], clf["within_tolerance_at_median"]) == (1, 2)
+    reg = report["summary"]["regression"]
+    assert (reg["problems_at_every_seed"], reg["within_tolerance_at_every_seed"]) == (0, 0)
+    assert reg["within_tolerance_at_median"] == 1  # median of -0.01 and -0.04 is -0.025
+    assert report["summary"]["latency_estimate_seconds"]["max"] == 2.5
+    assert "| wine | scaled | -1 | -5 | -2 | -2 | -5 |" in seeds_markdown(report)
+    with pytest.raises(ValueError, match=r"two runs at random_state=1, .*s1b.jsonl is the second"):
+        seeds_report([seed0, seed1, run("s1b.jsonl", row("wine", 0.0, 1))], "cmd", "machine")
+    with pytest.raises(ValueError, match=r"differ only in random_state.*max_epochs"):
+        seeds_report([seed0, run("other.jsonl", row("wine", 0.0, 3, max_epochs=3))], "cmd", "machine")
+    with pytest.raises(ValueError, match=r"mixes seeds \[0, 1\]"):
+        seeds_report([run("mixed.jsonl", row("wine", 0.0, 0), row("iris", 0.0, 1))], "cmd", "machine")
