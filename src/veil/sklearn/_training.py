@@ -92,7 +92,7 @@ class FloatReferences(nn.Module):
 
     Every member starts from the same weights and sees the same batches, so their scores differ by what
     their grids leave of the inputs, not by their draws; one pass over the batches trains them all
-    (:class:`OverMembers`). The output stacks the members' outputs: ``(rows, members, outputs)``.
+    (:class:`SumOverMembers`). The output stacks the members' outputs: ``(rows, members, outputs)``.
     """
 
     def __init__(
@@ -120,17 +120,9 @@ class FloatReferences(nn.Module):
         return torch.stack([member(x) for member in self.members], dim=1)
 
 
-class OverMembers:
-    """Mixin for a skorch net of :class:`FloatReferences`.
-
-    Its loss is the sum of each member's, as the net's own ``get_loss`` computes it: the members share no
-    parameter, so each learns from its own. Its predictions are the first member's (the reference on the
-    plain inputs), so that skorch's own scoring (a validation accuracy with ``train_split``) reads one
-    network's output, as it expects.
-    """
-
-    def predict_proba(self, X):
-        return super().predict_proba(X)[:, 0]
+class SumOverMembers:
+    """Mixin for a skorch net of :class:`FloatReferences`: its loss is the sum of each member's, as the
+    net's own ``get_loss`` computes it. The members share no parameter, so each learns from its own."""
 
     def get_loss(self, y_pred, y_true, *args, **kwargs):
         loss = super().get_loss(y_pred[:, 0], y_true, *args, **kwargs)
@@ -247,7 +239,7 @@ def new_references_net(
     """An uninitialized skorch network around :class:`FloatReferences`, one member per input grid."""
     routed = {k: v for k, v in _routed_params(estimator).items() if k.startswith("criterion__")}
     net_class = type(
-        f"{estimator._skorch_class.__name__}OverMembers", (OverMembers, estimator._skorch_class), {}
+        f"{estimator._skorch_class.__name__}OverMembers", (SumOverMembers, estimator._skorch_class), {}
     )
     return net_class(
         module=FloatReferences,
