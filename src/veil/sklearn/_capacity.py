@@ -3,10 +3,9 @@
 A configuration's cost under encryption is its table lookups: one per hidden neuron, priced by the
 precision it reads (the hidden accumulator budget). ``fit`` holds out a validation split, trains a float
 MLP on the rest as the reference (side by side with copies of it on the inputs snapped to each input grid
-it may fix, to choose the input range: :data:`INPUT_RANGES`), then trains candidate configurations
-(depth and accumulator budget) in increasing estimated latency and keeps the first whose validation score
-is within ``accuracy_tolerance`` of the reference's, else the cheapest within ``accuracy_tolerance`` of the
-best one. Parameters the user
+it may fix, to choose the input range: :data:`INPUT_RANGES`), then trains candidate configurations (depth and accumulator budget) in
+increasing estimated latency and keeps the first whose validation score is within ``accuracy_tolerance``
+of the reference's, else the cheapest within ``accuracy_tolerance`` of the best one. Parameters the user
 set are never searched: a candidate only fills in what was left to ``None``. Measurements behind the
 ladder: docs/decisions/capacity-search.md.
 """
