@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-import skorch
 import torch
 from sklearn.datasets import load_iris, make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
@@ -26,7 +25,7 @@ from veil.sklearn._capacity import (
 )
 from veil.sklearn._params import input_normalization, resolve_training
 from veil.sklearn._search_jobs import network_seeds
-from veil.sklearn._training import FloatReference, FloatReferences, SumOverMembers
+from veil.sklearn._training import FloatReference
 
 # Short trainings: these tests check the mechanism, not the accuracy (see make bench-accuracy).
 QUICK = {"max_epochs": 6, "random_state": 0}
@@ -140,7 +139,7 @@ def _ladder(minimum, width: int, budget: float = 3.0, may_narrow: bool = False) 
 
 
 def test_a_networks_seed_follows_its_own_configuration_not_its_place_in_the_search():
-    reference = ("references", {"width": 32, "n_layers": 2, "input_grids": [None]})
+    reference = ("reference", {"width": 32, "n_layers": 2})
     cheap = ("candidate", {"n_layers": 2, "n_accum_bits": 4, "n_a_bits": 3, "n_w_bits": 2})
     dear = ("candidate", {"n_layers": 2, "n_accum_bits": 6, "n_a_bits": 3, "n_w_bits": 2})
     two = network_seeds([reference, dear], random_state=0)
@@ -221,28 +220,6 @@ def test_float_reference_on_an_input_grid_reads_the_snapped_inputs():
     x = torch.tensor([[0.3, -5.0]])
     # 3-bit signed over ±2: steps of 0.5 from -2 to 1.5.
     np.testing.assert_allclose(grid(x).detach().numpy(), plain(torch.tensor([[0.5, -2.0]])).detach().numpy())
-
-
-def test_float_references_start_alike_and_each_learns_as_if_trained_alone():
-    X, y = make_classification(n_samples=64, n_features=4, random_state=0)
-    X, y = X.astype(np.float32), y.astype(np.int64)
-    shape = {"module__input_dim": 4, "module__n_outputs": 2, "module__width": 8, "module__n_layers": 2}
-    common = {**shape, "module__activation": torch.nn.ReLU, "criterion": torch.nn.CrossEntropyLoss}
-    common.update(max_epochs=3, batch_size=16, iterator_train__shuffle=False, train_split=None)
-    together_class = type("Together", (SumOverMembers, skorch.NeuralNetClassifier), {})
-    together = together_class(FloatReferences, module__input_grids=[None, [2.0, 3]], **common).initialize()
-    plain, grid = together.module_.members
-    for name, value in plain.state_dict().items():
-        torch.testing.assert_close(grid.state_dict()[name], value, rtol=0, atol=0)
-    start = {name: value.clone() for name, value in grid.state_dict().items()}
-    together.partial_fit(X, y)
-    alone = skorch.NeuralNetClassifier(FloatReference, module__input_grid=(2.0, 3), **common).initialize()
-    alone.module_.load_state_dict(start)
-    alone.partial_fit(X, y)
-    for name, value in alone.module_.state_dict().items():
-        torch.testing.assert_close(grid.state_dict()[name], value)
-    assert not torch.equal(grid.state_dict()["layers.0.weight"], start["layers.0.weight"])  # it learned
-    assert together.module_(torch.as_tensor(X)).shape == (64, 2, 2)  # rows, members, outputs
 
 
 def test_rounded_candidate_is_tried_only_when_the_user_left_its_settings_to_veil():

@@ -2,8 +2,8 @@
 
 A configuration's cost under encryption is its table lookups: one per hidden neuron, priced by the
 precision it reads (the hidden accumulator budget). ``fit`` holds out a validation split, trains a float
-MLP on the rest as the reference (side by side with copies of it on the inputs snapped to each input grid
-it may fix, to choose the input range: :data:`INPUT_RANGES`), then trains candidate configurations (depth and accumulator budget) in
+MLP on the rest as the reference (and on the inputs snapped to each input grid it may fix, to choose the
+input range: :data:`INPUT_RANGES`), then trains candidate configurations (depth and accumulator budget) in
 increasing estimated latency and keeps the first whose validation score is within ``accuracy_tolerance``
 of the reference's, else the cheapest within ``accuracy_tolerance`` of the best one. Parameters the user
 set are never searched: a candidate only fills in what was left to ``None``. Measurements behind the
@@ -266,20 +266,19 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
     X_fit, X_val, y_fit, y_val = validation_split(X, y, classifier, estimator.random_state)
     search = SearchJobs(estimator, n_outputs, plan, normalization, (X_fit, y_fit, X_val, y_val), fit_params)
     report = CapacityReport({}, 0.0, searched=True)
-    # The float reference first (the tolerance is measured from it), trained together with its copies on
-    # each input grid the search may fix; then the candidates, cheapest first.
+    # The float reference first (the tolerance is measured from it), and on each input grid the search
+    # may fix; then the candidates, cheapest first.
+    reference = {"width": probe.n_hidden_neurons, "n_layers": probe.n_layers}
     grids = [] if user["input_range"] is not None else [(r, a) for a in a_bits_options for r in INPUT_RANGES]
-    references = {
-        "width": probe.n_hidden_neurons,
-        "n_layers": probe.n_layers,
-        "input_grids": [None, *(list(grid) for grid in grids)],
-    }
-    ((_, (_, scores)),) = search.run([("references", references)], estimator.n_jobs, estimator.random_state)
-    report.reference_score = scores[0]
-    report.input_grids = [
-        {"input_range": value_range, "n_a_bits": a_bits, "validation_score": value}
-        for (value_range, a_bits), value in zip(grids, scores[1:], strict=True)
-    ]
+    jobs = [("reference", reference), *(("reference", {**reference, "input_grid": list(g)}) for g in grids)]
+    for index, (_, value) in search.run(jobs, estimator.n_jobs, estimator.random_state):
+        if index == 0:
+            report.reference_score = value
+        else:
+            value_range, a_bits = grids[index - 1]
+            report.input_grids.append(
+                {"input_range": value_range, "n_a_bits": a_bits, "validation_score": value}
+            )
     if grids:
         found = [_with_input_range(candidate, report.input_grids) for candidate in found]
     jobs = [("candidate", candidate.settings) for candidate in found]

@@ -57,11 +57,10 @@ class SearchJobs:
     fit_params: dict
 
     def run(self, jobs: list[tuple[str, dict]], n_jobs: int | None, random_state) -> Iterator[tuple]:
-        """Yield ``(index, (net, validation_score))`` per job, in order.
+        """Yield ``(index, (net, validation_score))`` per job, in order (``net``: None for the reference).
 
-        ``jobs`` holds ``("references", {"width", "n_layers", "input_grids"})`` items (float MLPs trained
-        together, one per input grid, None for the plain inputs: ``net`` is None and the score a list,
-        one per grid) or ``("candidate", module_params)`` items.
+        ``jobs`` holds ``("reference", {"width", "n_layers"[, "input_grid"]})`` or ``("candidate",
+        module_params)`` items.
         Up to ``n_jobs`` (joblib's convention: None is 1, -1 every core) train at once in worker processes.
         """
         seeds = network_seeds(jobs, random_state)
@@ -92,7 +91,7 @@ class SearchJobs:
         In a worker process the net travels back as a :class:`NetSnapshot` (Brevitas layers do not
         pickle) and its warnings as ``(message, category)`` pairs; the worker draws no progress display.
         """
-        from ._training import member_scores, new_quantized_net, new_references_net, score, train
+        from ._training import new_quantized_net, new_reference_net, score, train
 
         estimator, (X_fit, y_fit, X_val, y_val) = self.estimator, self.data
         if in_worker:
@@ -100,27 +99,27 @@ class SearchJobs:
         with warnings.catch_warnings(record=in_worker) as caught, seeded_torch(seed), one_torch_thread():
             if in_worker:
                 warnings.simplefilter("always")
-            if kind == "references":
-                net = new_references_net(
+            if kind == "reference":
+                grid = params.get("input_grid")
+                net = new_reference_net(
                     estimator,
                     self.n_outputs,
                     params["width"],
                     params["n_layers"],
                     self.plan,
-                    params["input_grids"],
+                    None if grid is None else tuple(grid),
                 )
-                train(net, X_fit, y_fit, self.normalization, **self.fit_params)
-                value = member_scores(net, X_val, y_val, is_classifier(estimator))
             else:
                 net = new_quantized_net(
                     estimator, self.n_outputs, estimator._module_params(params), self.plan
                 )
-                rounding = estimator._rounding_threshold_bits(params)
-                train(net, X_fit, y_fit, self.normalization, rounding, **self.fit_params)
+            rounding = None if kind == "reference" else estimator._rounding_threshold_bits(params)
+            train(net, X_fit, y_fit, self.normalization, rounding, **self.fit_params)
+            if kind != "reference":
                 estimator.on_train_end(net, X_fit, y_fit)
-                value = score(net, X_val, y_val, is_classifier(estimator))
-        if kind == "references":
-            net = None  # only their scores are used
+            value = score(net, X_val, y_val, is_classifier(estimator))
+        if kind == "reference":
+            net = None  # only its score is used
         elif in_worker:
             net = NetSnapshot.take(net)
         return net, value, [(w.message, w.category) for w in caught or ()]

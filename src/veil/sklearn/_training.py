@@ -26,16 +26,7 @@ from veil.quantization import parse_rounding_threshold_bits
 
 from ._params import TrainingPlan
 
-__all__ = [
-    "FloatReference",
-    "FloatReferences",
-    "TrainingProgress",
-    "member_scores",
-    "new_quantized_net",
-    "new_references_net",
-    "score",
-    "train",
-]
+__all__ = ["FloatReference", "TrainingProgress", "new_quantized_net", "score", "train"]
 
 #: Width of the float reference's hidden layers, at least: scikit-learn's MLP default.
 REFERENCE_MIN_WIDTH = 100
@@ -85,50 +76,6 @@ class FloatReference(nn.Module):
             step = value_range / -low
             x = torch.clamp(torch.round(x / step), low, high) * step
         return self.layers(x)
-
-
-class FloatReferences(nn.Module):
-    """Float MLPs trained side by side on the same batches: one per input grid (None: the plain inputs).
-
-    Every member starts from the same weights and sees the same batches, so their scores differ by what
-    their grids leave of the inputs, not by their draws; one pass over the batches trains them all
-    (:class:`SumOverMembers`). The output stacks the members' outputs: ``(rows, members, outputs)``.
-    """
-
-    def __init__(
-        self,
-        input_dim: int,
-        n_outputs: int,
-        width: int,
-        n_layers: int,
-        activation: type,
-        input_grids: list | tuple = (None,),
-    ) -> None:
-        super().__init__()
-        grids = [None if grid is None else tuple(grid) for grid in input_grids]
-        self.members = nn.ModuleList(
-            FloatReference(input_dim, n_outputs, width, n_layers, activation, grid) for grid in grids
-        )
-        for member in self.members[1:]:
-            member.load_state_dict(self.members[0].state_dict())
-
-    def set_input_normalization(self, offset, scale) -> None:
-        for member in self.members:
-            member.set_input_normalization(offset, scale)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([member(x) for member in self.members], dim=1)
-
-
-class SumOverMembers:
-    """Mixin for a skorch net of :class:`FloatReferences`: its loss is the sum of each member's, as the
-    net's own ``get_loss`` computes it. The members share no parameter, so each learns from its own."""
-
-    def get_loss(self, y_pred, y_true, *args, **kwargs):
-        loss = super().get_loss(y_pred[:, 0], y_true, *args, **kwargs)
-        for k in range(1, y_pred.shape[1]):  # a loop: super() needs this frame, not a generator's
-            loss = loss + super().get_loss(y_pred[:, k], y_true, *args, **kwargs)
-        return loss
 
 
 class BatchFetchingDataset(Dataset):
@@ -186,11 +133,9 @@ class TrainingProgress(Callback):
 
 
 def _training_label(module: nn.Module) -> str:
-    """What is trained: the float reference(s), or the quantized network and its depth."""
+    """What is trained: the float reference, or the quantized network and its depth."""
     if isinstance(module, FloatReference):
         return "training the float reference"
-    if isinstance(module, FloatReferences):
-        return f"training {len(module.members)} float references"
     n_layers = getattr(module, "n_layers", None)
     return "training" if n_layers is None else f"training {n_layers} layers"
 
@@ -233,22 +178,19 @@ def new_quantized_net(estimator, n_outputs: int, module_params: dict, plan: Trai
     )
 
 
-def new_references_net(
-    estimator, n_outputs: int, width: int, n_layers: int, plan: TrainingPlan, input_grids=(None,)
+def new_reference_net(
+    estimator, n_outputs: int, width: int, n_layers: int, plan: TrainingPlan, input_grid=None
 ):
-    """An uninitialized skorch network around :class:`FloatReferences`, one member per input grid."""
+    """An uninitialized skorch network around :class:`FloatReference` (``input_grid``: see there)."""
     routed = {k: v for k, v in _routed_params(estimator).items() if k.startswith("criterion__")}
-    net_class = type(
-        f"{estimator._skorch_class.__name__}OverMembers", (SumOverMembers, estimator._skorch_class), {}
-    )
-    return net_class(
-        module=FloatReferences,
+    return estimator._skorch_class(
+        module=FloatReference,
         module__input_dim=estimator.n_features_in_,
         module__n_outputs=n_outputs,
         module__width=max(width, REFERENCE_MIN_WIDTH),
         module__n_layers=n_layers,
         module__activation=estimator.module__activation_function,
-        module__input_grids=list(input_grids),
+        module__input_grid=input_grid,
         **_training_params(estimator, plan),
         callbacks=_callbacks(estimator, quantized=False),
         **routed,
@@ -312,17 +254,6 @@ def score(net, X: np.ndarray, y: np.ndarray, is_classifier: bool) -> float:
     """Accuracy (classifier: ``y`` holds class indices) or R² of ``net``'s torch module on ``X``."""
     with torch.no_grad():
         outputs = net.module_.eval()(torch.as_tensor(X)).numpy()
-    return _score(outputs, y, is_classifier)
-
-
-def member_scores(net, X: np.ndarray, y: np.ndarray, is_classifier: bool) -> list[float]:
-    """:func:`score` of each member of ``net``'s :class:`FloatReferences`, in order."""
-    with torch.no_grad():
-        outputs = net.module_.eval()(torch.as_tensor(X)).numpy()
-    return [_score(outputs[:, k], y, is_classifier) for k in range(outputs.shape[1])]
-
-
-def _score(outputs: np.ndarray, y: np.ndarray, is_classifier: bool) -> float:
     if is_classifier:
         return float(accuracy_score(y, np.argmax(outputs, axis=1)))
     return float(r2_score(y, outputs.reshape(y.shape)))
