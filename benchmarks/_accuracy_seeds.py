@@ -76,7 +76,8 @@ def _other_settings(row: dict) -> str:
 
 
 def _problem(key: tuple[str, str], task: str, rows: dict) -> dict:
-    gaps = {seed: row["gap"] for seed, row in rows.items() if row is not None}
+    rows = {seed: row for seed, row in rows.items() if row is not None}  # a seed may lack the problem
+    gaps = {seed: row["gap"] for seed, row in rows.items()}
     return {
         "problem": key[0],
         "variant": key[1],
@@ -84,10 +85,8 @@ def _problem(key: tuple[str, str], task: str, rows: dict) -> dict:
         "gaps": gaps,
         "median_gap": float(np.median(list(gaps.values()))),
         "worst_gap": min(gaps.values()),
-        "latency_estimate_seconds": {
-            seed: row.get("latency_estimate_seconds") for seed, row in rows.items() if row is not None
-        },
-        "fit_seconds": {seed: row.get("fit_seconds") for seed, row in rows.items() if row is not None},
+        "latency_estimate_seconds": {seed: row.get("latency_estimate_seconds") for seed, row in rows.items()},
+        "fit_seconds": {seed: row.get("fit_seconds") for seed, row in rows.items()},
     }
 
 

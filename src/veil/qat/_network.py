@@ -86,7 +86,8 @@ class SparseQuantNeuralNetwork(nn.Module):
             ``None`` (default): up to 32 features.
         output_partial_sums: every output reads every neuron of the last hidden layer, as partial sums
             within ``n_accum_bits_output`` that the client adds (``veil.qat._output_sums``).
-        input_range: inputs clipped to about ±``input_range`` (normalized units), scale not learned.
+        input_range: inputs clipped to about ±``input_range`` (normalized units), scale not learned;
+            None (default): the input scale is learned.
 
     The per-feature ``input_offset`` / ``input_scale`` buffers (:meth:`set_input_normalization`) put every
     feature on one scale before the input quantizer, and ``output_scale`` / ``output_offset``
@@ -221,8 +222,8 @@ class SparseQuantNeuralNetwork(nn.Module):
         self._output_mask = groups.weight_mask()  # fixed for the module's life: read at every training step
         widths = [self.input_dim, *[self.n_hidden_neurons] * (self.n_layers - 1), groups.n_partial_sums]
         budgets = self.accumulator_budgets()
-        pot, fixed = self.power_of_two_scaling, self.input_range  # a fixed range is not learned
-        self.input_quant = make_quantizer(self.n_a_bits, *formats[0], pot, fixed_range=fixed)
+        pot = self.power_of_two_scaling
+        self.input_quant = make_quantizer(self.n_a_bits, *formats[0], pot, fixed_range=self.input_range)
         self.linears = nn.ModuleList(
             qnn.QuantLinear(
                 widths[k],
