@@ -3,6 +3,7 @@
 ``SparseQuantNeuralNetwork`` is a stack of Brevitas layers::
 
     (x - input_offset) / input_scale                    per-feature normalization, run by the client
+    [z, |z| normalized again] if folded_inputs          the folded features, also on the client
     QuantIdentity(n_a_bits)                             input quantizer, returns a QuantTensor
     [QuantLinear(n_w_bits, float bias) -> activation -> QuantIdentity(n_a_bits)] * (n_layers - 1)
     QuantLinear(n_w_bits, float bias)                   float output, no output quantizer
@@ -15,20 +16,15 @@ accumulator route (``veil.qat._routes``).
 
 from __future__ import annotations
 
-import warnings
-
 import brevitas.nn as qnn
-import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
-from veil._warnings import user_stacklevel
 from veil.errors import AccumulatorOverflowError
 from veil.quantization._bounds import max_fitting_inputs, signed_bit_width
 
+from ._client_inputs import FoldedInputs, as_row, normalization_rows
 from ._defaults import (
-    ACTIVATION_STATS_STEPS,
     DEFAULT_ACCUMULATOR_ROUTE,
     DEFAULT_MIN_HIDDEN_NEURONS,
     DEFAULT_MIN_OUTPUT_ACCUM_BITS,
@@ -42,15 +38,16 @@ from ._layer_integers import accumulator_bit_widths, integer_range
 from ._output_sums import OutputGroups, add_partial_sums
 from ._params import check_accumulator_budgets, check_network_params
 from ._pruning import adapt_pruned_state, install_masks, pruning_installed, refresh_masks, remove_masks
-from ._quantizers import NON_NEGATIVE_ACTIVATIONS, make_quantizer, statistics_steps_left
+from ._quantizers import (
+    NON_NEGATIVE_ACTIVATIONS,
+    make_quantizer,
+    statistics_steps_left,
+    warn_if_scales_unlearned,
+)
 from ._rounding import rounding_error
 from ._routes import ACCUMULATOR_ROUTES
 
 __all__ = ["SparseQuantNeuralNetwork"]
-
-
-def _row(values, size: int) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(values, dtype=np.float32)).reshape(size)
 
 
 class SparseQuantNeuralNetwork(nn.Module):
@@ -88,6 +85,8 @@ class SparseQuantNeuralNetwork(nn.Module):
             within ``n_accum_bits_output`` that the client adds (``veil.qat._output_sums``).
         input_range: inputs clipped to about ±``input_range`` (normalized units), scale not learned;
             None (default): the input scale is learned.
+        folded_inputs: the first layer also reads each normalized feature's distance from its centre
+            (``veil.qat._client_inputs``): twice the encrypted inputs, the same lookups. None: as False.
 
     The per-feature ``input_offset`` / ``input_scale`` buffers (:meth:`set_input_normalization`) put every
     feature on one scale before the input quantizer, and ``output_scale`` / ``output_offset``
@@ -128,6 +127,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         mid_rise_inputs: bool | None = None,
         output_partial_sums: bool = True,
         input_range: float | None = None,
+        folded_inputs: bool = False,
     ) -> None:
         super().__init__()
         params = {name: value for name, value in locals().items() if name not in ("self", "__class__")}
@@ -142,6 +142,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         self.register_buffer("input_offset", torch.zeros(input_dim))
         self.register_buffer("input_scale", torch.ones(input_dim))
         self.register_buffer("input_shift", torch.zeros(()))
+        self.fold = FoldedInputs(input_dim) if folded_inputs else None
         self.register_buffer("output_offset", torch.zeros(n_outputs))
         self.register_buffer("output_scale", torch.ones(n_outputs))
         self._build_layers()
@@ -180,9 +181,14 @@ class SparseQuantNeuralNetwork(nn.Module):
         return width if self.max_hidden_neurons is None else min(width, self.max_hidden_neurons)
 
     @property
+    def n_encoded_inputs(self) -> int:
+        """Inputs the first layer reads: ``input_dim``, twice that with ``folded_inputs``."""
+        return 2 * self.input_dim if self.folded_inputs else self.input_dim
+
+    @property
     def output_groups(self) -> OutputGroups:
         """How the output layer's inputs are cut into partial sums (one group unless partial sums)."""
-        n_inputs = self.n_hidden_neurons if self.n_layers > 1 else self.input_dim
+        n_inputs = self.n_hidden_neurons if self.n_layers > 1 else self.n_encoded_inputs
         split = self.output_partial_sums and self.route.masks_follow_weights
         return OutputGroups(n_inputs, self.n_outputs, self.fitting_inputs()[-1] if split else n_inputs)
 
@@ -220,7 +226,8 @@ class SparseQuantNeuralNetwork(nn.Module):
         self._input_ranges = [integer_range(self.n_a_bits, *fmt) for fmt in formats]
         groups = self.output_groups
         self._output_mask = groups.weight_mask()  # fixed for the module's life: read at every training step
-        widths = [self.input_dim, *[self.n_hidden_neurons] * (self.n_layers - 1), groups.n_partial_sums]
+        hidden = [self.n_hidden_neurons] * (self.n_layers - 1)
+        widths = [self.n_encoded_inputs, *hidden, groups.n_partial_sums]
         budgets = self.accumulator_budgets()
         pot = self.power_of_two_scaling
         self.input_quant = make_quantizer(self.n_a_bits, *formats[0], pot, fixed_range=self.input_range)
@@ -241,12 +248,13 @@ class SparseQuantNeuralNetwork(nn.Module):
             make_quantizer(self.n_a_bits, *fmt, self.power_of_two_scaling) for fmt in formats[1:]
         )
 
-    def set_input_normalization(self, offset, scale) -> None:
+    def set_input_normalization(self, offset, scale, fold_offset=None, fold_scale=None) -> None:
         """Set the per-feature ``(x - offset) / scale`` applied before the input quantizer (``scale``
-        positive and finite): raw features of any magnitude then share one input grid."""
-        offset, scale = _row(offset, self.input_dim), _row(scale, self.input_dim)
-        if not (torch.isfinite(offset).all() and torch.isfinite(scale).all() and (scale > 0).all()):
-            raise ValueError("input normalization needs finite offsets and positive finite scales")
+        positive and finite): raw features of any magnitude then share one input grid. ``fold_offset``
+        and ``fold_scale`` normalize the folded features, if any (None: left as they are)."""
+        if self.fold is not None and fold_offset is not None:
+            self.fold.set_statistics(fold_offset, fold_scale)
+        offset, scale = normalization_rows(offset, scale, self.input_dim, "input normalization")
         with torch.no_grad():
             self.input_offset.copy_(offset)
             self.input_scale.copy_(scale)
@@ -255,8 +263,8 @@ class SparseQuantNeuralNetwork(nn.Module):
         """Set the per-output ``out * scale + offset`` after the last layer (the client applies it): a
         regressor's target mean and standard deviation, so that it predicts in the targets' units."""
         with torch.no_grad():
-            self.output_offset.copy_(_row(offset, self.n_outputs))
-            self.output_scale.copy_(_row(scale, self.n_outputs))
+            self.output_offset.copy_(as_row(offset, self.n_outputs))
+            self.output_scale.copy_(as_row(scale, self.n_outputs))
 
     # forward
 
@@ -266,7 +274,8 @@ class SparseQuantNeuralNetwork(nn.Module):
             refresh_masks(self)
         if self.training:
             self._step_scales = [parameter.detach().clone() for parameter in self.learned_scales()]
-        out = self.input_quant((x - self.input_offset) / self.input_scale - self.input_shift)
+        x = (x - self.input_offset) / self.input_scale
+        out = self.input_quant((x if self.fold is None else self.fold(x)) - self.input_shift)
         if self.training and self.uses_mid_rise_inputs:
             with torch.no_grad():
                 self.input_shift.fill_(0.5 * float(out.scale.reshape(-1)[0]))
@@ -378,21 +387,12 @@ class SparseQuantNeuralNetwork(nn.Module):
     def on_train_end(self) -> None:
         """Finalize after training: last step's quantizer scales, permanent pruning, checked accumulators.
 
-        Warns (``sklearn.exceptions.ConvergenceWarning``) when training was too short for the input and
-        activation quantizers to learn their scales (see :meth:`statistics_steps_left`).
+        Warns (``ConvergenceWarning``) if training ended before the quantizers learned their scales.
         """
         self.restore_step_scales()
         self.make_pruning_permanent()
         self.check_accumulators()
-        steps_left = self.statistics_steps_left()
-        if steps_left:
-            warnings.warn(
-                f"training stopped {steps_left} optimizer steps before the input and activation "
-                f"quantizers learn their scales (after {ACTIVATION_STATS_STEPS} steps of statistics), which "
-                "costs accuracy: raise max_epochs or lower batch_size",
-                ConvergenceWarning,
-                stacklevel=user_stacklevel(),
-            )
+        warn_if_scales_unlearned([self.input_quant, *self.activation_quants])
 
     def statistics_steps_left(self) -> int:
         """Training steps still needed before every input and activation quantizer learns its scale (0

@@ -81,6 +81,7 @@ NETWORK_CONSTRAINTS: dict[str, list] = {
     "mid_rise_inputs": [None, "boolean"],
     "output_partial_sums": ["boolean"],
     "input_range": [None, Interval(Real, 0, None, closed="neither")],
+    "folded_inputs": [None, "boolean"],
 }
 
 

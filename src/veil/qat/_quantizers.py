@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
+
 import brevitas.nn as qnn
 from brevitas.core.scaling import ParameterFromRuntimeStatsScaling
 from brevitas.inject.enum import ScalingImplType
 from brevitas.quant.fixed_point import Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
 from brevitas.quant.scaled_int import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
+
+from veil._warnings import user_stacklevel
 
 from ._defaults import ACTIVATION_STATS_STEPS
 
-__all__ = ["NON_NEGATIVE_ACTIVATIONS", "make_quantizer", "statistics_steps_left"]
+__all__ = ["NON_NEGATIVE_ACTIVATIONS", "make_quantizer", "statistics_steps_left", "warn_if_scales_unlearned"]
 
 # Activations whose output is never negative get an unsigned quantizer: the sign bit would be wasted.
 NON_NEGATIVE_ACTIVATIONS: tuple[type[nn.Module], ...] = (
@@ -59,3 +64,16 @@ def statistics_steps_left(quantizers: list[qnn.QuantIdentity]) -> int:
         if isinstance(module, ParameterFromRuntimeStatsScaling)
     ]
     return max((steps + 1 - counter for steps, counter in counters), default=0)
+
+
+def warn_if_scales_unlearned(quantizers: list[qnn.QuantIdentity]) -> None:
+    """Warn (``ConvergenceWarning``) when training stopped before ``quantizers`` learned their scales."""
+    steps_left = statistics_steps_left(quantizers)
+    if steps_left:
+        warnings.warn(
+            f"training stopped {steps_left} optimizer steps before the input and activation "
+            f"quantizers learn their scales (after {ACTIVATION_STATS_STEPS} steps of statistics), which "
+            "costs accuracy: raise max_epochs or lower batch_size",
+            ConvergenceWarning,
+            stacklevel=user_stacklevel(),
+        )

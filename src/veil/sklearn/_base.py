@@ -31,7 +31,7 @@ from veil.torch import build_quantized_module, torch_to_onnx
 
 from ._capacity import CapacityReport, search_capacity
 from ._files import estimator_to_content
-from ._params import ESTIMATOR_CONSTRAINTS, TrainingPlan, input_normalization, resolve_training
+from ._params import ESTIMATOR_CONSTRAINTS, TrainingPlan, client_normalization, resolve_training
 from ._prediction import PredictionMixin
 from ._torch_state import NetSnapshot, load_trained_weights, one_torch_thread, seeded_torch
 from ._training import new_quantized_net, see_rounding, train
@@ -85,6 +85,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
         module__mid_rise_inputs=None,
         module__output_partial_sums=True,
         module__input_range=None,
+        module__folded_inputs=None,
         criterion=None,
         optimizer=optim.Adam,
         lr=DEFAULT_LR,
@@ -182,7 +183,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
         target_scaling = self._target_scaling(y_train)
         y_fit = y_train if target_scaling is None else (y_train - target_scaling[0]) / target_scaling[1]
         plan = resolve_training(self.batch_size, self.max_epochs, len(X))
-        normalization = input_normalization(X, self.input_normalization)
+        normalization = client_normalization(X, self.input_normalization)
         with seeded_torch(self.random_state), one_torch_thread():
             report, net = search_capacity(self, X, y_fit, n_outputs, plan, normalization, **fit_params)
             if net is None:  # nothing searched: one configuration, trained on every row

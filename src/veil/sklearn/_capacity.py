@@ -5,7 +5,8 @@ precision it reads (the hidden accumulator budget). ``fit`` holds out a validati
 MLP on the rest as the reference (and on the inputs snapped to each input grid it may fix, to choose the
 input range: :data:`INPUT_RANGES`), then trains candidate configurations (depth and accumulator budget) in
 increasing estimated latency and keeps the first whose validation score is within ``accuracy_tolerance``
-of the reference's, else the cheapest within ``accuracy_tolerance`` of the best one. Parameters the user
+of the reference's, else the cheapest within ``accuracy_tolerance`` of the best one. Before any of it,
+the validation split decides whether the candidates read folded inputs (``_folding``). Parameters the user
 set are never searched: a candidate only fills in what was left to ``None``. Measurements behind the
 ladder: docs/decisions/capacity-search.md.
 """
@@ -25,6 +26,7 @@ from veil.qat._defaults import (
 )
 from veil.quantization import parse_rounding_threshold_bits
 
+from ._folding import choose_folding
 from ._params import VALIDATION_FRACTION
 from ._search_jobs import SearchJobs
 
@@ -94,6 +96,7 @@ class CapacityReport:
     """What the search measured; the fitted estimator's ``capacity_`` holds its ``to_dict()``.
 
     ``input_grids``: the float reference's validation score on each input grid (range and bits) tried.
+    ``folding``: the linear models' scores that decided ``folded_inputs`` (None: not measured).
     """
 
     chosen: dict
@@ -102,6 +105,7 @@ class CapacityReport:
     reference_score: float | None = None
     candidates: list = field(default_factory=list)
     input_grids: list = field(default_factory=list)
+    folding: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -259,13 +263,18 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         parse_rounding_threshold_bits(estimator.rounding_threshold_bits),
         may_narrow=_default_width(user),
     )
-    if len(found) == 1 or len(X) < MIN_SEARCH_ROWS:
-        return CapacityReport(found[0].settings, found[0].estimated_seconds, searched=False), None
-
     classifier = is_classifier(estimator)
-    X_fit, X_val, y_fit, y_val = validation_split(X, y, classifier, estimator.random_state)
+    split = None if len(X) < MIN_SEARCH_ROWS else validation_split(X, y, classifier, estimator.random_state)
+    folded, folding = choose_folding(user["folded_inputs"], split, classifier, normalization)
+    if folded and user["folded_inputs"] is None:  # an unfolded candidate keeps its parameters, so its seed
+        found = [_with_module_params(candidate, folded_inputs=True) for candidate in found]
+    if len(found) == 1 or split is None:
+        chosen = found[0]
+        return CapacityReport(chosen.settings, chosen.estimated_seconds, False, folding=folding), None
+
+    X_fit, X_val, y_fit, y_val = split
     search = SearchJobs(estimator, n_outputs, plan, normalization, (X_fit, y_fit, X_val, y_val), fit_params)
-    report = CapacityReport({}, 0.0, searched=True)
+    report = CapacityReport({}, 0.0, searched=True, folding=folding)
     # The float reference first (the tolerance is measured from it), and on each input grid the search
     # may fix; then the candidates, cheapest first.
     reference = {"width": probe.n_hidden_neurons, "n_layers": probe.n_layers}
@@ -308,7 +317,11 @@ def _with_input_range(candidate: Candidate, input_grids: list[dict]) -> Candidat
     a_bits = candidate.module_params["n_a_bits"]
     scored = [grid for grid in input_grids if grid["n_a_bits"] == a_bits]
     best = max(scored, key=lambda grid: (grid["validation_score"], -grid["input_range"]))
-    return replace(candidate, module_params={**candidate.module_params, "input_range": best["input_range"]})
+    return _with_module_params(candidate, input_range=best["input_range"])
+
+
+def _with_module_params(candidate: Candidate, **params) -> Candidate:
+    return replace(candidate, module_params={**candidate.module_params, **params})
 
 
 def _default_width(user: dict) -> bool:

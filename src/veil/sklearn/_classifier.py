@@ -76,6 +76,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         The input quantizer's fixed range, in normalized units: inputs are clipped to about
         ±``module__input_range``. None: chosen by the capacity search from 2, 3 and 4 (by a float MLP on
         each input grid, on the validation split), or learned in training when nothing is searched.
+    module__folded_inputs : bool or None, default=None
+        The first layer also reads each normalized feature's distance from its centre, computed by the
+        client: twice the encrypted inputs, the same table lookups. It pays on even, per-feature effects
+        (radial classes, a squared term) and costs accuracy where many plain features add up. None:
+        chosen by ``fit`` on the validation split, when the folded features raise a linear model's score
+        by 0.1 (``capacity_["folding"]``); not folded under 60 rows.
     criterion : torch loss class or None, default=None
         Training loss; None means ``torch.nn.CrossEntropyLoss`` on the logits. Class weights:
         ``criterion__weight``, one per class in the order of ``classes_``.
@@ -141,7 +147,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     capacity_ : dict
         What the capacity search chose (``chosen``: the ``module__*`` values it set), its estimated
         encrypted seconds per row, the float reference's validation score (``input_grids``: also on each
-        input grid it chose the input range from) and every candidate tried.
+        input grid it chose the input range from), every candidate tried, and ``folding``: the linear
+        models' scores that chose ``module__folded_inputs``.
     training_plan_ : dict
         The batch size, steps per epoch and epochs the final training ran.
     skorch_net_ : skorch.NeuralNetClassifier

@@ -23,7 +23,13 @@ from veil.qat import NETWORK_CONSTRAINTS
 from veil.qat._defaults import ACTIVATION_STATS_STEPS
 from veil.qat._params import MAX_QUANT_BITS, MIN_QUANT_BITS, IntegerInterval, ModuleClass
 
-__all__ = ["ESTIMATOR_CONSTRAINTS", "TrainingPlan", "input_normalization", "resolve_training"]
+__all__ = [
+    "ESTIMATOR_CONSTRAINTS",
+    "TrainingPlan",
+    "client_normalization",
+    "input_normalization",
+    "resolve_training",
+]
 
 # A training epoch runs at most this many optimizer steps: past ~1,000 rows the batch grows instead, so
 # that fit time stops growing with the number of rows while 50 epochs still give the 2-bit weights a few
@@ -141,6 +147,23 @@ def input_normalization(X: np.ndarray, method: str | None) -> tuple[np.ndarray, 
     if method is None or len(X) == 0:
         return np.zeros(n_features), np.ones(n_features)
     X = np.asarray(X, dtype=np.float64)
+    offset, scale = _robust_statistics(X)
+    _warn_about_outliers(X, offset, scale)
+    return offset, scale
+
+
+def client_normalization(X: np.ndarray, method: str | None) -> tuple[np.ndarray, ...]:
+    """``(offset, scale, fold_offset, fold_scale)`` a network's ``set_input_normalization`` takes: the
+    features' (``input_normalization``), then the folded features' ``|(X - offset) / scale|``
+    (``veil.qat._client_inputs``), their robust statistics whatever ``method``."""
+    offset, scale = input_normalization(X, method)
+    if len(X) == 0:
+        return offset, scale, np.zeros_like(offset), np.ones_like(scale)
+    folded = np.abs((np.asarray(X, dtype=np.float64) - offset) / scale)
+    return (offset, scale, *_robust_statistics(folded))
+
+
+def _robust_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     low, high = np.percentile(X, [1, 99], axis=0)
     clipped = np.clip(X, low, high)
     offset, scale = clipped.mean(axis=0), clipped.std(axis=0)
@@ -149,7 +172,6 @@ def input_normalization(X: np.ndarray, method: str | None) -> tuple[np.ndarray, 
     # units. Only a constant feature gets a scale of 1.
     scale = np.where(high > low, scale, X.std(axis=0))
     scale = np.where(X.max(axis=0) > X.min(axis=0), scale, 1.0)
-    _warn_about_outliers(X, offset, scale)
     return offset, scale
 
 

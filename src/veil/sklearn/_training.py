@@ -63,7 +63,8 @@ class FloatReference(nn.Module):
         self.register_buffer("input_offset", torch.zeros(input_dim))
         self.register_buffer("input_scale", torch.ones(input_dim))
 
-    def set_input_normalization(self, offset, scale) -> None:
+    def set_input_normalization(self, offset, scale, *fold_statistics) -> None:
+        """Set ``(x - offset) / scale``. The reference reads no folded inputs: ``fold_statistics`` unused."""
         with torch.no_grad():
             self.input_offset.copy_(torch.as_tensor(np.asarray(offset, dtype=np.float32)))
             self.input_scale.copy_(torch.as_tensor(np.asarray(scale, dtype=np.float32)))

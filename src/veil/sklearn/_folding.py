@@ -1,0 +1,64 @@
+"""Whether the network reads folded inputs: what they add to a linear model on the validation split.
+
+Folded inputs (``veil.qat._client_inputs``) give each neuron a feature's distance from its centre for
+free under encryption, but they also double the inputs a neuron's small accumulator budget chooses
+among. They pay on data with even, per-feature effects (radial classes, a squared term) and cost accuracy
+where the target is a sum of many plain features: measured in docs/decisions/folded-inputs.md. A linear
+model tells the two apart in milliseconds: it can use ``|z|`` only where such effects exist.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, Ridge
+
+__all__ = ["FOLD_MIN_GAIN", "choose_folding", "linear_scores"]
+
+#: Folded inputs are used when they raise a linear model's validation score (accuracy or R²) by this much.
+FOLD_MIN_GAIN = 0.1
+#: The linear models train on at most this many rows (the split is shuffled already).
+PROBE_MAX_ROWS = 5000
+#: Normalized features are clipped to this, as the network's input quantizer clips them.
+PROBE_CLIP = 4.0
+
+
+def choose_folding(
+    user_value: bool | None, split, is_classifier: bool, normalization
+) -> tuple[bool, dict | None]:
+    """``(folded_inputs, report)``: the user's value if set, else the linear models' verdict on ``split``.
+
+    ``split`` is ``(X_fit, X_val, y_fit, y_val)`` or None (too few rows to measure: not folded);
+    ``normalization`` is ``(offset, scale, fold_offset, fold_scale)``. ``report`` holds the verdict and
+    both scores (None when the user set the value or nothing was measured).
+    """
+    if user_value is not None:
+        return user_value, None
+    if split is None:
+        return False, None
+    plain, folded = linear_scores(split, is_classifier, normalization)
+    chosen = folded - plain >= FOLD_MIN_GAIN
+    return chosen, {"folded_inputs": chosen, "linear_score": plain, "folded_linear_score": folded}
+
+
+def linear_scores(split, is_classifier: bool, normalization) -> tuple[float, float]:
+    """Validation score of a linear model (logistic or ridge regression) on the normalized features, and
+    on them plus their folded twins."""
+    X_fit, X_val, y_fit, y_val = split
+    X_fit, y_fit = X_fit[:PROBE_MAX_ROWS], y_fit[:PROBE_MAX_ROWS]
+    scores = []
+    for folded in (False, True):
+        model = LogisticRegression(max_iter=500) if is_classifier else Ridge(alpha=1.0)
+        with warnings.catch_warnings():  # a probe's unfinished convergence is not the user's concern
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(_features(X_fit, normalization, folded), y_fit)
+        scores.append(float(model.score(_features(X_val, normalization, folded), y_val)))
+    return scores[0], scores[1]
+
+
+def _features(X: np.ndarray, normalization, folded: bool) -> np.ndarray:
+    offset, scale, fold_offset, fold_scale = normalization
+    z = np.clip((np.asarray(X, dtype=np.float64) - offset) / scale, -PROBE_CLIP, PROBE_CLIP)
+    return np.hstack([z, (np.abs(z) - fold_offset) / fold_scale]) if folded else z
