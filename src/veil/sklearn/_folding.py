@@ -15,10 +15,13 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 
-__all__ = ["FOLD_MIN_GAIN", "choose_folding", "linear_scores"]
+__all__ = ["FOLD_MIN_GAIN", "FOLD_MIN_ROWS", "choose_folding", "linear_scores"]
 
-#: Folded inputs are used when they raise a linear model's validation score (accuracy or R²) by this much.
+#: Folded inputs are used when they raise a linear model's validation score (accuracy or R²) by this much,
+#: and by at least what this many validation rows make (``FOLD_MIN_ROWS / n_validation``): on small
+#: splits a real linear gain did not carry over to the network.
 FOLD_MIN_GAIN = 0.1
+FOLD_MIN_ROWS = 10
 #: The linear models train on at most this many rows (the split is shuffled already).
 PROBE_MAX_ROWS = 5000
 #: Normalized features are clipped to this, as the network's input quantizer clips them.
@@ -31,16 +34,22 @@ def choose_folding(
     """``(folded_inputs, report)``: the user's value if set, else the linear models' verdict on ``split``.
 
     ``split`` is ``(X_fit, X_val, y_fit, y_val)`` or None (too few rows to measure: not folded);
-    ``normalization`` is ``(offset, scale, fold_offset, fold_scale)``. ``report`` holds the verdict and
-    both scores (None when the user set the value or nothing was measured).
+    ``normalization`` is ``(offset, scale, fold_offset, fold_scale)``. ``report`` holds the verdict, both
+    scores and the gain it needed (None when the user set the value or nothing was measured).
     """
     if user_value is not None:
         return user_value, None
     if split is None:
         return False, None
     plain, folded = linear_scores(split, is_classifier, normalization)
-    chosen = folded - plain >= FOLD_MIN_GAIN
-    return chosen, {"folded_inputs": chosen, "linear_score": plain, "folded_linear_score": folded}
+    needed = max(FOLD_MIN_GAIN, FOLD_MIN_ROWS / len(split[1]))
+    chosen = folded - plain >= needed
+    return chosen, {
+        "folded_inputs": chosen,
+        "linear_score": plain,
+        "folded_linear_score": folded,
+        "min_gain": needed,
+    }
 
 
 def linear_scores(split, is_classifier: bool, normalization) -> tuple[float, float]:
