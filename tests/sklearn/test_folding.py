@@ -62,23 +62,23 @@ def test_the_linear_probe_folds_radial_data_and_leaves_linear_data_alone():
     X, y = _raw_circles()
     normalization = client_normalization(X, "robust")
     split = validation_split(X, y, True, 0)
-    folded, report = choose_folding(None, split, True, normalization)
+    folded, report = choose_folding(None, split, True, normalization, 4.0)
     assert folded and report["folded_linear_score"] - report["linear_score"] >= FOLD_MIN_GAIN
     assert report["min_gain"] == pytest.approx(max(FOLD_MIN_GAIN, FOLD_MIN_ROWS / len(split[1])))
     assert report["linear_score"] < 0.7 < 0.9 < report["folded_linear_score"]
     X, y = make_regression(400, n_features=8, noise=1.0, random_state=0)
     normalization = client_normalization(X, "robust")
-    folded, report = choose_folding(None, validation_split(X, y, False, 0), False, normalization)
+    folded, report = choose_folding(None, validation_split(X, y, False, 0), False, normalization, 4.0)
     assert not folded and abs(report["folded_linear_score"] - report["linear_score"]) < 0.01
     # On a small split the gain must also be ten rows' worth: on 16 rows, 0.56 is nine.
     X, y = _raw_circles(80)
     small = validation_split(X, y, True, 0)
-    folded, report = choose_folding(None, small, True, client_normalization(X, "robust"))
+    folded, report = choose_folding(None, small, True, client_normalization(X, "robust"), 4.0)
     assert len(small[1]) == 16 and report["min_gain"] == pytest.approx(10 / 16)
     assert not folded and report["folded_linear_score"] - report["linear_score"] > 0.5
     # The user's value is never overridden; too few rows to measure: not folded.
-    assert choose_folding(False, split, True, normalization) == (False, None)
-    assert choose_folding(None, None, True, normalization) == (False, None)
+    assert choose_folding(False, split, True, normalization, 4.0) == (False, None)
+    assert choose_folding(None, None, True, normalization, 4.0) == (False, None)
 
 
 def test_fit_reports_the_folding_and_keeps_an_explicit_choice():

@@ -252,9 +252,9 @@ class SparseQuantNeuralNetwork(nn.Module):
         """Set the per-feature ``(x - offset) / scale`` applied before the input quantizer (``scale``
         positive and finite): raw features of any magnitude then share one input grid. ``fold_offset``
         and ``fold_scale`` normalize the folded features, if any (None: left as they are)."""
+        offset, scale = normalization_rows(offset, scale, self.input_dim, "input normalization")
         if self.fold is not None and fold_offset is not None:
             self.fold.set_statistics(fold_offset, fold_scale)
-        offset, scale = normalization_rows(offset, scale, self.input_dim, "input normalization")
         with torch.no_grad():
             self.input_offset.copy_(offset)
             self.input_scale.copy_(scale)

@@ -265,7 +265,8 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
     )
     classifier = is_classifier(estimator)
     split = None if len(X) < MIN_SEARCH_ROWS else validation_split(X, y, classifier, estimator.random_state)
-    folded, folding = choose_folding(user["folded_inputs"], split, classifier, normalization)
+    clip = user["input_range"] or max(INPUT_RANGES)  # what the input quantizer lets through
+    folded, folding = choose_folding(user["folded_inputs"], split, classifier, normalization, clip)
     if folded and user["folded_inputs"] is None:  # an unfolded candidate keeps its parameters, so its seed
         found = [_with_module_params(candidate, folded_inputs=True) for candidate in found]
     if len(found) == 1 or split is None:

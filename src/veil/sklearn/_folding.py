@@ -24,24 +24,23 @@ FOLD_MIN_GAIN = 0.1
 FOLD_MIN_ROWS = 10
 #: The linear models train on at most this many rows (the split is shuffled already).
 PROBE_MAX_ROWS = 5000
-#: Normalized features are clipped to this, as the network's input quantizer clips them.
-PROBE_CLIP = 4.0
 
 
 def choose_folding(
-    user_value: bool | None, split, is_classifier: bool, normalization
+    user_value: bool | None, split, is_classifier: bool, normalization, clip: float
 ) -> tuple[bool, dict | None]:
     """``(folded_inputs, report)``: the user's value if set, else the linear models' verdict on ``split``.
 
     ``split`` is ``(X_fit, X_val, y_fit, y_val)`` or None (too few rows to measure: not folded);
-    ``normalization`` is ``(offset, scale, fold_offset, fold_scale)``. ``report`` holds the verdict, both
+    ``normalization`` is ``(offset, scale, fold_offset, fold_scale)``; the normalized features are clipped
+    to ±``clip``, as the network's input quantizer clips them. ``report`` holds the verdict, both
     scores and the gain it needed (None when the user set the value or nothing was measured).
     """
     if user_value is not None:
         return user_value, None
     if split is None:
         return False, None
-    plain, folded = linear_scores(split, is_classifier, normalization)
+    plain, folded = linear_scores(split, is_classifier, normalization, clip)
     needed = max(FOLD_MIN_GAIN, FOLD_MIN_ROWS / len(split[1]))
     chosen = folded - plain >= needed
     return chosen, {
@@ -52,7 +51,7 @@ def choose_folding(
     }
 
 
-def linear_scores(split, is_classifier: bool, normalization) -> tuple[float, float]:
+def linear_scores(split, is_classifier: bool, normalization, clip: float) -> tuple[float, float]:
     """Validation score of a linear model (logistic or ridge regression) on the normalized features, and
     on them plus their folded twins."""
     X_fit, X_val, y_fit, y_val = split
@@ -62,12 +61,12 @@ def linear_scores(split, is_classifier: bool, normalization) -> tuple[float, flo
         model = LogisticRegression(max_iter=500) if is_classifier else Ridge(alpha=1.0)
         with warnings.catch_warnings():  # a probe's unfinished convergence is not the user's concern
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(_features(X_fit, normalization, folded), y_fit)
-        scores.append(float(model.score(_features(X_val, normalization, folded), y_val)))
+            model.fit(_features(X_fit, normalization, folded, clip), y_fit)
+        scores.append(float(model.score(_features(X_val, normalization, folded, clip), y_val)))
     return scores[0], scores[1]
 
 
-def _features(X: np.ndarray, normalization, folded: bool) -> np.ndarray:
+def _features(X: np.ndarray, normalization, folded: bool, clip: float) -> np.ndarray:
     offset, scale, fold_offset, fold_scale = normalization
-    z = np.clip((np.asarray(X, dtype=np.float64) - offset) / scale, -PROBE_CLIP, PROBE_CLIP)
+    z = np.clip((np.asarray(X, dtype=np.float64) - offset) / scale, -clip, clip)
     return np.hstack([z, (np.abs(z) - fold_offset) / fold_scale]) if folded else z
