@@ -119,3 +119,14 @@ def test_a_folded_network_runs_on_the_client_and_survives_files(tmp_path):
     np.testing.assert_array_equal(
         client.deserialize_decrypt_dequantize(result), model.predict_proba(rows, fhe="simulate")
     )
+
+
+def test_a_folded_search_is_the_same_in_worker_processes():
+    X, y = _raw_circles(200)
+    params = {"max_epochs": 4, "random_state": 0, "accuracy_tolerance": 0.0, "latency_budget": 0.9}
+    one = NeuralNetClassifier(**params).fit(X, y)
+    two = NeuralNetClassifier(**params, n_jobs=2).fit(X, y)
+    # With n_jobs=2 the candidates train in pairs in worker processes, the normalization pickled to them.
+    assert one.capacity_["chosen"]["folded_inputs"] is True
+    assert two.capacity_ == one.capacity_
+    np.testing.assert_array_equal(two.predict_proba(X), one.predict_proba(X))
