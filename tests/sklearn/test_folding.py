@@ -76,6 +76,14 @@ def test_the_linear_probe_folds_radial_data_and_leaves_linear_data_alone():
     folded, report = choose_folding(None, small, True, client_normalization(X, "robust"), 4.0)
     assert len(small[1]) == 16 and report["min_gain"] == pytest.approx(10 / 16)
     assert not folded and report["folded_linear_score"] - report["linear_score"] > 0.5
+    # A rare class past the probe's first 5,000 rows still reaches it; one class alone: not folded.
+    rng = np.random.default_rng(0)
+    X_many, y_many = rng.normal(size=(6000, 3)), np.zeros(6000, dtype=int)
+    y_many[-2:] = 1
+    rare = (X_many, X_many[:50], y_many, y_many[:50])
+    assert choose_folding(None, rare, True, client_normalization(X_many, "robust"), 4.0)[1] is not None
+    alone = (X_many, X_many[:50], np.zeros(6000, dtype=int), np.zeros(50, dtype=int))
+    assert choose_folding(None, alone, True, client_normalization(X_many, "robust"), 4.0) == (False, None)
     # The user's value is never overridden; too few rows to measure: not folded.
     assert choose_folding(False, split, True, normalization, 4.0) == (False, None)
     assert choose_folding(None, None, True, normalization, 4.0) == (False, None)

@@ -81,7 +81,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         client: twice the encrypted inputs, the same table lookups. It pays on even, per-feature effects
         (radial classes, a squared term) and costs accuracy where many plain features add up. None:
         chosen by ``fit`` on the validation split, when the folded features raise a linear model's score
-        by 0.1 (``capacity_["folding"]``); not folded under 60 rows.
+        by 0.1 and by ten validation rows' worth (``capacity_["folding"]``); not folded under 60 rows.
     criterion : torch loss class or None, default=None
         Training loss; None means ``torch.nn.CrossEntropyLoss`` on the logits. Class weights:
         ``criterion__weight``, one per class in the order of ``classes_``.

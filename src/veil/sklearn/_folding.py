@@ -31,14 +31,15 @@ def choose_folding(
 ) -> tuple[bool, dict | None]:
     """``(folded_inputs, report)``: the user's value if set, else the linear models' verdict on ``split``.
 
-    ``split`` is ``(X_fit, X_val, y_fit, y_val)`` or None (too few rows to measure: not folded);
+    ``split`` is ``(X_fit, X_val, y_fit, y_val)`` or None (too few rows to measure: not folded, as with
+    a single class);
     ``normalization`` is ``(offset, scale, fold_offset, fold_scale)``; the normalized features are clipped
     to ±``clip``, as the network's input quantizer clips them. ``report`` holds the verdict, both
     scores and the gain it needed (None when the user set the value or nothing was measured).
     """
     if user_value is not None:
         return user_value, None
-    if split is None:
+    if split is None or (is_classifier and len(np.unique(split[2])) < 2):
         return False, None
     plain, folded = linear_scores(split, is_classifier, normalization, clip)
     needed = max(FOLD_MIN_GAIN, FOLD_MIN_ROWS / len(split[1]))
@@ -55,7 +56,10 @@ def linear_scores(split, is_classifier: bool, normalization, clip: float) -> tup
     """Validation score of a linear model (logistic or ridge regression) on the normalized features, and
     on them plus their folded twins."""
     X_fit, X_val, y_fit, y_val = split
-    X_fit, y_fit = X_fit[:PROBE_MAX_ROWS], y_fit[:PROBE_MAX_ROWS]
+    rows = slice(PROBE_MAX_ROWS)
+    if is_classifier and len(np.unique(y_fit[rows])) < len(np.unique(y_fit)):
+        rows = slice(None)  # a rare class must reach the logistic regression
+    X_fit, y_fit = X_fit[rows], y_fit[rows]
     scores = []
     for folded in (False, True):
         model = LogisticRegression(max_iter=500) if is_classifier else Ridge(alpha=1.0)
