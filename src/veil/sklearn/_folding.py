@@ -4,7 +4,7 @@ Folded inputs (``veil.qat._client_inputs``) give each neuron a feature's distanc
 free under encryption, but they also double the inputs a neuron's small accumulator budget chooses
 among. They pay on data with even, per-feature effects (radial classes, a squared term) and cost accuracy
 where the target is a sum of many plain features: measured in docs/decisions/folded-inputs.md. A linear
-model tells the two apart in milliseconds: it can use ``|z|`` only where such effects exist.
+model tells the two apart in a few seconds at most: it can use ``|z|`` only where such effects exist.
 """
 
 from __future__ import annotations
