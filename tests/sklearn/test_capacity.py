@@ -18,6 +18,7 @@ from veil.sklearn._capacity import (
     LOOKUP_SECONDS,
     _cheapest_near_best,
     _default_width,
+    _refit,
     candidates,
     estimated_seconds,
     input_bits_options,
@@ -161,6 +162,41 @@ def test_when_none_meets_the_reference_the_cheapest_near_the_best_is_kept():
     assert _cheapest_near_best(tried, tolerance=0.01, n_validation=1000)[0] == "5 bits"
     assert _cheapest_near_best(tried, tolerance=0.0, n_validation=1000)[0] == "6 bits"
     assert _cheapest_near_best(tried, tolerance=0.0, n_validation=20)[0] == "5 bits"  # one row: 0.05
+
+
+def _rows_trained_per_epoch(skorch_net) -> int:
+    return sum(batch["train_batch_size"] for batch in skorch_net.history[0]["batches"])
+
+
+def test_the_chosen_configuration_is_trained_again_on_every_row():
+    X, y = make_classification(n_samples=200, n_features=5, n_informative=4, n_redundant=0, random_state=0)
+    model = NeuralNetClassifier(**QUICK).fit(X, y)
+    refit = model.capacity_["refit"]
+    assert refit["used"] and refit["validation_score"] > 0.5
+    assert _rows_trained_per_epoch(model.skorch_net_) == 200  # not the search's 160
+
+    fixed = NeuralNetClassifier(module__n_layers=2, module__n_accum_bits=4, **QUICK).fit(X, y)
+    assert fixed.capacity_["refit"] is None and _rows_trained_per_epoch(fixed.skorch_net_) == 200
+
+
+class _FailedRefit:
+    """What a refit that diverged reports: a score far below the searched network's."""
+
+    def run(self, jobs, n_jobs, random_state):
+        assert [kind for kind, _ in jobs] == ["refit"]
+        yield 0, ("diverged network", 0.40)
+
+
+def test_a_refit_that_fails_leaves_the_searched_network():
+    chosen = candidates(2, 4, (3,), {3: 4}.get, 32, None)[0]
+    estimator = NeuralNetClassifier(accuracy_tolerance=0.01, random_state=0)
+    net, report = _refit(_FailedRefit(), chosen, 0.90, "searched network", estimator, n_validation=100)
+    assert (net, report) == ("searched network", {"validation_score": 0.40, "used": False})
+    # Within the tolerance plus two standard errors (0.01 + 1 / sqrt(100)): a seed's worth, not a failure.
+    net, report = _refit(_FailedRefit(), chosen, 0.509, "searched network", estimator, n_validation=100)
+    assert (net, report["used"]) == ("diverged network", True)
+    net, report = _refit(_FailedRefit(), chosen, 0.52, "searched network", estimator, n_validation=100)
+    assert (net, report["used"]) == ("searched network", False)
 
 
 def test_search_is_deterministic_reported_and_never_overrides_explicit_parameters():

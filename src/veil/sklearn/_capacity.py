@@ -60,6 +60,10 @@ MIN_NARROWED_NEURONS = DEFAULT_MIN_HIDDEN_NEURONS
 #: Offered too, replacing nothing: the same rounded neurons reading 4-bit inputs through 9-bit accumulators
 #: (the finer input grid radial problems want), the dearest candidate at 32 neurons.
 ROUNDED_WIDE_INPUTS = {"lookup_bits": 6, "n_accum_bits": 9, "n_w_bits": 3, "n_a_bits": SEARCHED_A_BITS[1]}
+#: How far below the searched network's validation score a refit may land before it counts as a failed
+#: training, in units of 1/sqrt(validation rows): two standard errors of an accuracy near one half. Two
+#: networks of the same configuration differ by their seeds (and the refit saw those rows).
+REFIT_NOISE = 1.0
 
 
 def estimated_seconds(
@@ -97,6 +101,8 @@ class CapacityReport:
 
     ``input_grids``: the float reference's validation score on each input grid (range and bits) tried.
     ``folding``: the linear models' scores that decided ``folded_inputs`` (None: not measured).
+    ``refit``: the chosen configuration trained again on every row, its score on the validation rows (which
+    it saw) and whether it replaced the searched network (None: nothing searched).
     """
 
     chosen: dict
@@ -106,6 +112,7 @@ class CapacityReport:
     candidates: list = field(default_factory=list)
     input_grids: list = field(default_factory=list)
     folding: dict | None = None
+    refit: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -233,9 +240,9 @@ def within_tolerance(score: float, reference: float, tolerance: float, n_validat
 def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_params):
     """Choose the configuration ``fit`` trains: ``(report, net)``.
 
-    ``net`` is the chosen candidate's trained network, the one the validation split measured (a network
-    trained again on every row would not be; docs/decisions/capacity-search.md). None when nothing was
-    searched (``fit`` then trains on every row). Every network of the search trains under its own seed
+    ``net`` is the chosen configuration trained again on every row (:func:`_refit`), or, if that training
+    failed, the candidate the validation split measured. None when nothing was searched (``fit`` then
+    trains on every row). Every network of the search trains under its own seed
     drawn from ``random_state``, so the choice is deterministic and the same whatever ``n_jobs``.
     """
     user = estimator._module_params({})
@@ -309,7 +316,26 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
     else:  # none met the reference: the best, or a cheaper one within tolerance of it
         chosen, _, net = _cheapest_near_best(tried, estimator.accuracy_tolerance, len(X_val))
     report.chosen, report.estimated_seconds = chosen.settings, chosen.estimated_seconds
+    chosen_score = next(value for candidate, value, _ in tried if candidate is chosen)
+    refit = SearchJobs(estimator, n_outputs, plan, normalization, (X, y, X_val, y_val), fit_params)
+    net, report.refit = _refit(refit, chosen, chosen_score, net, estimator, len(X_val))
     return report, net
+
+
+def _refit(search: SearchJobs, chosen: Candidate, chosen_score: float, searched_net, estimator, n_validation):
+    """The chosen configuration trained again on every row (``search``'s data), as scikit-learn's searches
+    refit their best estimator: the held-out fifth of the rows is data the final network should learn from
+    (docs/decisions/refit.md). ``(net, report)``.
+
+    The refit network has seen the validation rows, so its score there cannot measure it; it can only catch
+    a training that failed: below the searched network's own score by more than ``accuracy_tolerance``
+    plus twice the largest standard error of an accuracy on that many rows (:data:`REFIT_NOISE`), the
+    searched network is kept.
+    """
+    [(_, (net, value))] = search.run([("refit", chosen.settings)], None, estimator.random_state)
+    noise = REFIT_NOISE / np.sqrt(max(n_validation, 1))
+    used = bool(value >= chosen_score - estimator.accuracy_tolerance - noise)
+    return (net if used else searched_net), {"validation_score": value, "used": used}
 
 
 def _with_input_range(candidate: Candidate, input_grids: list[dict]) -> Candidate:

@@ -59,8 +59,9 @@ class SearchJobs:
     def run(self, jobs: list[tuple[str, dict]], n_jobs: int | None, random_state) -> Iterator[tuple]:
         """Yield ``(index, (net, validation_score))`` per job, in order (``net``: None for the reference).
 
-        ``jobs`` holds ``("reference", {"width", "n_layers"[, "input_grid"]})`` or ``("candidate",
-        module_params)`` items.
+        ``jobs`` holds ``("reference", {"width", "n_layers"[, "input_grid"]})``, ``("candidate",
+        module_params)`` or ``("refit", module_params)`` items (a refit: a candidate under a seed of its
+        own).
         Up to ``n_jobs`` (joblib's convention: None is 1, -1 every core) train at once in worker processes.
         """
         seeds = network_seeds(jobs, random_state)
