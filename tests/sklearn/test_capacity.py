@@ -179,6 +179,14 @@ def test_the_chosen_configuration_is_trained_again_on_every_row():
     assert fixed.capacity_["refit"] is None and _rows_trained_per_epoch(fixed.skorch_net_) == 200
 
 
+def test_past_the_refit_rows_the_searched_network_is_kept(monkeypatch):
+    X, y = make_classification(n_samples=200, n_features=5, n_informative=4, n_redundant=0, random_state=0)
+    monkeypatch.setattr(veil.sklearn._capacity, "REFIT_MAX_ROWS", 199)
+    model = NeuralNetClassifier(**QUICK).fit(X, y)
+    assert model.capacity_["searched"] and model.capacity_["refit"] is None
+    assert _rows_trained_per_epoch(model.skorch_net_) == 160  # the search's fit split
+
+
 class _FailedRefit:
     """What a refit that diverged reports: a score far below the searched network's."""
 

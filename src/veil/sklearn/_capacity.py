@@ -64,6 +64,9 @@ ROUNDED_WIDE_INPUTS = {"lookup_bits": 6, "n_accum_bits": 9, "n_w_bits": 3, "n_a_
 #: training, in units of 1/sqrt(validation rows): two standard errors of an accuracy near one half. Two
 #: networks of the same configuration differ by their seeds (and the refit saw those rows).
 REFIT_NOISE = 1.0
+#: Up to this many rows the chosen configuration trains again on every row. Past it the held-out fifth
+#: moved test scores by a seed's spread either way, and one more training cost 10-30% of ``fit``.
+REFIT_MAX_ROWS = 2000
 
 
 def estimated_seconds(
@@ -102,7 +105,8 @@ class CapacityReport:
     ``input_grids``: the float reference's validation score on each input grid (range and bits) tried.
     ``folding``: the linear models' scores that decided ``folded_inputs`` (None: not measured).
     ``refit``: the chosen configuration trained again on every row, its score on the validation rows (which
-    it saw) and whether it replaced the searched network (None: nothing searched).
+    it saw) and whether it replaced the searched network (None: nothing searched, or more rows than
+    ``REFIT_MAX_ROWS``).
     """
 
     chosen: dict
@@ -240,8 +244,9 @@ def within_tolerance(score: float, reference: float, tolerance: float, n_validat
 def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_params):
     """Choose the configuration ``fit`` trains: ``(report, net)``.
 
-    ``net`` is the chosen configuration trained again on every row (:func:`_refit`), or, if that training
-    failed, the candidate the validation split measured. None when nothing was searched (``fit`` then
+    ``net`` is the chosen configuration trained again on every row (:func:`_refit`, up to
+    :data:`REFIT_MAX_ROWS` rows), or, past them or if that training failed, the candidate the validation
+    split measured. None when nothing was searched (``fit`` then
     trains on every row). Every network of the search trains under its own seed
     drawn from ``random_state``, so the choice is deterministic and the same whatever ``n_jobs``.
     """
@@ -316,9 +321,10 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
     else:  # none met the reference: the best, or a cheaper one within tolerance of it
         chosen, _, net = _cheapest_near_best(tried, estimator.accuracy_tolerance, len(X_val))
     report.chosen, report.estimated_seconds = chosen.settings, chosen.estimated_seconds
-    chosen_score = next(value for candidate, value, _ in tried if candidate is chosen)
-    refit = SearchJobs(estimator, n_outputs, plan, normalization, (X, y, X_val, y_val), fit_params)
-    net, report.refit = _refit(refit, chosen, chosen_score, net, estimator, len(X_val))
+    if len(X) <= REFIT_MAX_ROWS:
+        chosen_score = next(value for candidate, value, _ in tried if candidate is chosen)
+        refit = SearchJobs(estimator, n_outputs, plan, normalization, (X, y, X_val, y_val), fit_params)
+        net, report.refit = _refit(refit, chosen, chosen_score, net, estimator, len(X_val))
     return report, net
 
 

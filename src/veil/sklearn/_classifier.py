@@ -149,7 +149,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         encrypted seconds per row, the float reference's validation score (``input_grids``: also on each
         input grid it chose the input range from), every candidate tried, and ``folding``: the linear
         models' scores that chose ``module__folded_inputs``, and ``refit``: the chosen configuration's
-        training on every row, the final network unless it failed.
+        training on every row (up to 2,000 rows), the final network unless it failed.
     training_plan_ : dict
         The batch size, steps per epoch and epochs the final training ran.
     skorch_net_ : skorch.NeuralNetClassifier
