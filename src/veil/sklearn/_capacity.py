@@ -6,9 +6,10 @@ MLP on the rest as the reference (and on the inputs snapped to each input grid i
 input range: :data:`INPUT_RANGES`), then trains candidate configurations (depth and accumulator budget) in
 increasing estimated latency and keeps the first whose validation score is within ``accuracy_tolerance``
 of the reference's, else the cheapest within ``accuracy_tolerance`` of the best one. Before any of it,
-the validation split decides whether the candidates read folded inputs (``_folding``). Parameters the user
-set are never searched: a candidate only fills in what was left to ``None``. Measurements behind the
-ladder: docs/decisions/capacity-search.md.
+the validation split decides whether the candidates read folded inputs (``_folding``); after it, on small
+data, the chosen configuration trains again on every row (:func:`_refit`). Parameters the user set are
+never searched: a candidate only fills in what was left to ``None``. Measurements behind the ladder:
+docs/decisions/capacity-search.md.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ ROUNDED_WIDE_INPUTS = {"lookup_bits": 6, "n_accum_bits": 9, "n_w_bits": 3, "n_a_
 #: networks of the same configuration differ by their seeds (and the refit saw those rows).
 REFIT_NOISE = 1.0
 #: Up to this many rows the chosen configuration trains again on every row. Past it the held-out fifth
-#: moved test scores by a seed's spread either way, and one more training cost 10-30% of ``fit``.
+#: moved test scores by a seed's spread either way, and one more training cost 8-38% of ``fit``.
 REFIT_MAX_ROWS = 2000
 
 
@@ -246,9 +247,9 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
 
     ``net`` is the chosen configuration trained again on every row (:func:`_refit`, up to
     :data:`REFIT_MAX_ROWS` rows), or, past them or if that training failed, the candidate the validation
-    split measured. None when nothing was searched (``fit`` then
-    trains on every row). Every network of the search trains under its own seed
-    drawn from ``random_state``, so the choice is deterministic and the same whatever ``n_jobs``.
+    split measured. None when nothing was searched (``fit`` then trains on every row). Every network of
+    the search trains under its own seed drawn from ``random_state``, so the choice is deterministic and
+    the same whatever ``n_jobs``.
     """
     user = estimator._module_params({})
     searching = user["n_layers"] is None or user["n_accum_bits"] is None

@@ -27,8 +27,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     of the rows, trains a float MLP on the rest as the reference, and tries depths and hidden accumulator
     budgets (the lookup precision, the main lever on encrypted latency) by increasing estimated latency,
     keeping the first whose validation score is within ``accuracy_tolerance`` of the reference's, else
-    the cheapest within ``accuracy_tolerance`` of the best (that network, as measured, is the one kept).
-    ``capacity_`` reports what was measured and chosen.
+    the cheapest within ``accuracy_tolerance`` of the best. On up to 2,000 rows the chosen configuration
+    then trains again on every row; past them the network as measured is kept. ``capacity_`` reports
+    what was measured and chosen.
 
     Parameters
     ----------
