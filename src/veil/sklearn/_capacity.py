@@ -65,8 +65,9 @@ ROUNDED_WIDE_INPUTS = {"lookup_bits": 6, "n_accum_bits": 9, "n_w_bits": 3, "n_a_
 #: training, in units of 1/sqrt(validation rows): two standard errors of an accuracy near one half. Two
 #: networks of the same configuration differ by their seeds (and the refit saw those rows).
 REFIT_NOISE = 1.0
-#: Up to this many rows the chosen configuration trains again on every row. Past it the held-out fifth
-#: moved test scores by a seed's spread either way, and one more training cost 8-38% of ``fit``.
+#: Up to this many rows the chosen configuration trains again on every row. Its effect on test scores was
+#: a seed's spread on either side of it (docs/decisions/refit.md); past it one more training cost 8-38% of
+#: ``fit``, under it a few seconds.
 REFIT_MAX_ROWS = 2000
 
 
@@ -317,13 +318,12 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         )
         tried.append((candidate, value, net))
         if within_tolerance(value, report.reference_score, estimator.accuracy_tolerance, len(X_val)):
-            chosen, _, net = tried[-1]
+            chosen, chosen_score, net = tried[-1]
             break
     else:  # none met the reference: the best, or a cheaper one within tolerance of it
-        chosen, _, net = _cheapest_near_best(tried, estimator.accuracy_tolerance, len(X_val))
+        chosen, chosen_score, net = _cheapest_near_best(tried, estimator.accuracy_tolerance, len(X_val))
     report.chosen, report.estimated_seconds = chosen.settings, chosen.estimated_seconds
     if len(X) <= REFIT_MAX_ROWS:
-        chosen_score = next(value for candidate, value, _ in tried if candidate is chosen)
         refit = SearchJobs(estimator, n_outputs, plan, normalization, (X, y, X_val, y_val), fit_params)
         net, report.refit = _refit(refit, chosen, chosen_score, net, estimator, len(X_val))
     return report, net
