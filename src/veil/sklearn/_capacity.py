@@ -2,10 +2,10 @@
 
 A configuration's cost under encryption is its table lookups: one per hidden neuron, priced by the
 precision it reads (the hidden accumulator budget). ``fit`` holds out a validation split, trains a float
-MLP on the rest as the reference (and on the inputs snapped to each input grid it may fix, to choose the
-input range: :data:`INPUT_RANGES`), then trains candidate configurations (depth and accumulator budget) in
+MLP on the rest as the reference, then trains candidate configurations (depth and accumulator budget) in
 increasing estimated latency and keeps the first whose validation score is within ``accuracy_tolerance``
-of the reference's, else the cheapest within ``accuracy_tolerance`` of the best one. Before any of it,
+of the reference's, else the cheapest within ``accuracy_tolerance`` of the best one. The first candidate
+of each input bit-width also chooses the input range (``_input_ranges``). Before any of it,
 the validation split decides whether the candidates read folded inputs (``_folding``); after it, on small
 data, the chosen configuration trains again on every row (:func:`_refit`). Parameters the user set are
 never searched: a candidate only fills in what was left to ``None``. Measurements behind the ladder:
@@ -28,6 +28,7 @@ from veil.qat._defaults import (
 from veil.quantization import parse_rounding_threshold_bits
 
 from ._folding import choose_folding
+from ._input_ranges import INPUT_RANGES, trained_candidates
 from ._params import VALIDATION_FRACTION
 from ._search_jobs import SearchJobs
 
@@ -47,10 +48,6 @@ SEARCHED_ACCUM_BITS = (4, 5, 6)
 SEARCHED_A_BITS = (3, 4)
 #: Fewer rows than this and a validation split says nothing: the cheapest candidate is used.
 MIN_SEARCH_ROWS = 60
-#: Input ranges (normalized units) the search chooses from, for each input bit-width, by the float
-#: reference's score on that grid: a learned input scale lands on one of two powers of two by chance
-#: (docs/decisions/learned-input-scale.md).
-INPUT_RANGES = (2.0, 3.0, 4.0)
 #: The one-hidden-layer, 6-bit, 3-bit-input candidate reads wider neurons instead: 3-bit weights and 8-bit
 #: accumulators (more inputs each), rounded exactly to 6 bits before the same lookup
 #: (docs/decisions/rounded-candidate.md). Offered when the user sets none of these.
@@ -104,7 +101,8 @@ class Candidate:
 class CapacityReport:
     """What the search measured; the fitted estimator's ``capacity_`` holds its ``to_dict()``.
 
-    ``input_grids``: the float reference's validation score on each input grid (range and bits) tried.
+    ``input_grids``: the validation score and loss, at each input range tried, of the first candidate of
+    each input bit-width; the range of least loss is its later candidates' too.
     ``folding``: the linear models' scores that decided ``folded_inputs`` (None: not measured).
     ``refit``: the chosen configuration trained again on every row, its score on the validation rows (which
     it saw) and whether it replaced the searched network (None: nothing searched, or more rows than
@@ -290,34 +288,22 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
     X_fit, X_val, y_fit, y_val = split
     search = SearchJobs(estimator, n_outputs, plan, normalization, (X_fit, y_fit, X_val, y_val), fit_params)
     report = CapacityReport({}, 0.0, searched=True, folding=folding)
-    # The float reference first (the tolerance is measured from it), and on each input grid the search
-    # may fix; then the candidates, cheapest first.
+    # The float reference first (the tolerance is measured from it); then the candidates, cheapest first.
     reference = {"width": probe.n_hidden_neurons, "n_layers": probe.n_layers}
-    grids = [] if user["input_range"] is not None else [(r, a) for a in a_bits_options for r in INPUT_RANGES]
-    jobs = [("reference", reference), *(("reference", {**reference, "input_grid": list(g)}) for g in grids)]
-    for index, (_, value) in search.run(jobs, estimator.n_jobs, estimator.random_state):
-        if index == 0:
-            report.reference_score = value
-        else:
-            value_range, a_bits = grids[index - 1]
-            report.input_grids.append(
-                {"input_range": value_range, "n_a_bits": a_bits, "validation_score": value}
-            )
-    if grids:
-        found = [_with_input_range(candidate, report.input_grids) for candidate in found]
-    jobs = [("candidate", candidate.settings) for candidate in found]
+    [(_, measured)] = search.run([("reference", reference)], None, estimator.random_state)
+    report.reference_score = measured.score
+    ranging = user["input_range"] is None
     tried = []  # (candidate, validation score, net), cheapest first
-    for index, (net, value) in search.run(jobs, estimator.n_jobs, estimator.random_state):
-        candidate = found[index]
+    for candidate, measured in trained_candidates(search, found, ranging, estimator, report.input_grids):
         report.candidates.append(
             {
                 **candidate.settings,
                 "estimated_seconds": candidate.estimated_seconds,
-                "validation_score": value,
+                "validation_score": measured.score,
             }
         )
-        tried.append((candidate, value, net))
-        if within_tolerance(value, report.reference_score, estimator.accuracy_tolerance, len(X_val)):
+        tried.append((candidate, measured.score, measured.net))
+        if within_tolerance(measured.score, report.reference_score, estimator.accuracy_tolerance, len(X_val)):
             chosen, chosen_score, net = tried[-1]
             break
     else:  # none met the reference: the best, or a cheaper one within tolerance of it
@@ -339,19 +325,10 @@ def _refit(search: SearchJobs, chosen: Candidate, chosen_score: float, searched_
     plus twice the largest standard error of an accuracy on that many rows (:data:`REFIT_NOISE`), the
     searched network is kept.
     """
-    [(_, (net, value))] = search.run([("refit", chosen.settings)], None, estimator.random_state)
+    [(_, refit)] = search.run([("refit", chosen.settings)], None, estimator.random_state)
     noise = REFIT_NOISE / np.sqrt(max(n_validation, 1))
-    used = bool(value >= chosen_score - estimator.accuracy_tolerance - noise)
-    return (net if used else searched_net), {"validation_score": value, "used": used}
-
-
-def _with_input_range(candidate: Candidate, input_grids: list[dict]) -> Candidate:
-    """``candidate`` with the input range whose grid, at its input bits, the float reference scored best
-    on (the narrowest of equal scores: the finer grid)."""
-    a_bits = candidate.module_params["n_a_bits"]
-    scored = [grid for grid in input_grids if grid["n_a_bits"] == a_bits]
-    best = max(scored, key=lambda grid: (grid["validation_score"], -grid["input_range"]))
-    return _with_module_params(candidate, input_range=best["input_range"])
+    used = bool(refit.score >= chosen_score - estimator.accuracy_tolerance - noise)
+    return (refit.net if used else searched_net), {"validation_score": refit.score, "used": used}
 
 
 def _with_module_params(candidate: Candidate, **params) -> Candidate:

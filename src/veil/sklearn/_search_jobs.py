@@ -15,6 +15,7 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -26,7 +27,16 @@ from veil._warnings import user_stacklevel
 
 from ._torch_state import NetSnapshot, one_torch_thread, seeded_torch
 
-__all__ = ["SearchJobs", "network_seeds"]
+__all__ = ["SearchJobs", "Trained", "network_seeds"]
+
+
+class Trained(NamedTuple):
+    """One trained network of the search (None for the float reference) and what the validation rows
+    measured of it: its score (accuracy or R²) and its loss (:func:`~._training.validation_loss`)."""
+
+    net: object
+    score: float
+    loss: float
 
 
 @dataclass
@@ -57,9 +67,9 @@ class SearchJobs:
     fit_params: dict
 
     def run(self, jobs: list[tuple[str, dict]], n_jobs: int | None, random_state) -> Iterator[tuple]:
-        """Yield ``(index, (net, validation_score))`` per job, in order (``net``: None for the reference).
+        """Yield ``(index, Trained)`` per job, in order.
 
-        ``jobs`` holds ``("reference", {"width", "n_layers"[, "input_grid"]})``, ``("candidate",
+        ``jobs`` holds ``("reference", {"width", "n_layers"})``, ``("candidate",
         module_params)`` or ``("refit", module_params)`` items (a refit: a candidate under a seed of its
         own).
         Up to ``n_jobs`` (joblib's convention: None is 1, -1 every core) train at once in worker processes.
@@ -71,10 +81,10 @@ class SearchJobs:
             for start in range(0, len(jobs), workers):
                 batch = range(start, min(start + workers, len(jobs)))
                 results = self._train_batch(jobs, seeds, batch)
-                for index, (net, value, caught) in zip(batch, results, strict=True):
+                for index, (net, value, loss, caught) in zip(batch, results, strict=True):
                     for message, category in caught:  # from a worker process: shown at the user's line
                         warnings.warn(message, category, stacklevel=user_stacklevel())
-                    yield index, (net.restore() if isinstance(net, NetSnapshot) else net, value)
+                    yield index, Trained(net.restore() if isinstance(net, NetSnapshot) else net, value, loss)
                 bar.update(len(batch))
         finally:
             bar.close()
@@ -87,12 +97,12 @@ class SearchJobs:
         )
 
     def train_one(self, kind: str, params: dict, seed: int, in_worker: bool) -> tuple:
-        """Train one network under ``seed``: ``(net, validation_score, warnings)``.
+        """Train one network under ``seed``: ``(net, validation_score, validation_loss, warnings)``.
 
         In a worker process the net travels back as a :class:`NetSnapshot` (Brevitas layers do not
         pickle) and its warnings as ``(message, category)`` pairs; the worker draws no progress display.
         """
-        from ._training import new_quantized_net, new_reference_net, score, train
+        from ._training import new_quantized_net, new_reference_net, score, train, validation_loss
 
         estimator, (X_fit, y_fit, X_val, y_val) = self.estimator, self.data
         if in_worker:
@@ -101,14 +111,8 @@ class SearchJobs:
             if in_worker:
                 warnings.simplefilter("always")
             if kind == "reference":
-                grid = params.get("input_grid")
                 net = new_reference_net(
-                    estimator,
-                    self.n_outputs,
-                    params["width"],
-                    params["n_layers"],
-                    self.plan,
-                    None if grid is None else tuple(grid),
+                    estimator, self.n_outputs, params["width"], params["n_layers"], self.plan
                 )
             else:
                 net = new_quantized_net(
@@ -119,11 +123,12 @@ class SearchJobs:
             if kind != "reference":
                 estimator.on_train_end(net, X_fit, y_fit)
             value = score(net, X_val, y_val, is_classifier(estimator))
+            loss = validation_loss(net, X_val, y_val, is_classifier(estimator))
         if kind == "reference":
             net = None  # only its score is used
         elif in_worker:
             net = NetSnapshot.take(net)
-        return net, value, [(w.message, w.category) for w in caught or ()]
+        return net, value, loss, [(w.message, w.category) for w in caught or ()]
 
 
 def network_seeds(jobs: list[tuple[str, dict]], random_state) -> list[int]:
