@@ -2,10 +2,10 @@
 
 A configuration's cost under encryption is its table lookups: one per hidden neuron, priced by the
 precision it reads (the hidden accumulator budget). ``fit`` holds out a validation split, trains a float
-MLP on the rest as the reference, then trains candidate configurations (depth and accumulator budget) in
+MLP on the rest as the reference (and on the inputs snapped to each input grid it may fix, to choose the
+input range: ``_input_ranges``), then trains candidate configurations (depth and accumulator budget) in
 increasing estimated latency and keeps the first whose validation score is within ``accuracy_tolerance``
-of the reference's, else the cheapest within ``accuracy_tolerance`` of the best one. The first candidate
-of each input bit-width also chooses the input range (``_input_ranges``). Before any of it,
+of the reference's, else the cheapest within ``accuracy_tolerance`` of the best one. Before any of it,
 the validation split decides whether the candidates read folded inputs (``_folding``); after it, on small
 data, the chosen configuration trains again on every row (:func:`_refit`). Parameters the user set are
 never searched: a candidate only fills in what was left to ``None``. Measurements behind the ladder:
@@ -28,7 +28,7 @@ from veil.qat._defaults import (
 from veil.quantization import parse_rounding_threshold_bits
 
 from ._folding import choose_folding
-from ._input_ranges import INPUT_RANGES, trained_candidates
+from ._input_ranges import INPUT_RANGES, trained_candidates, with_reference_range
 from ._params import VALIDATION_FRACTION
 from ._search_jobs import SearchJobs
 
@@ -101,8 +101,8 @@ class Candidate:
 class CapacityReport:
     """What the search measured; the fitted estimator's ``capacity_`` holds its ``to_dict()``.
 
-    ``input_grids``: the validation score and loss, at each input range tried, of the first candidate of
-    each input bit-width; the range of least loss is its later candidates' too.
+    ``input_grids``: the float reference's validation score on each input grid (range and bits) tried.
+    ``first_candidate_ranges``: the first candidate's validation score and loss at each input range.
     ``folding``: the linear models' scores that decided ``folded_inputs`` (None: not measured).
     ``refit``: the chosen configuration trained again on every row, its score on the validation rows (which
     it saw) and whether it replaced the searched network (None: nothing searched, or more rows than
@@ -115,6 +115,7 @@ class CapacityReport:
     reference_score: float | None = None
     candidates: list = field(default_factory=list)
     input_grids: list = field(default_factory=list)
+    first_candidate_ranges: list = field(default_factory=list)
     folding: dict | None = None
     refit: dict | None = None
 
@@ -288,22 +289,33 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
     X_fit, X_val, y_fit, y_val = split
     search = SearchJobs(estimator, n_outputs, plan, normalization, (X_fit, y_fit, X_val, y_val), fit_params)
     report = CapacityReport({}, 0.0, searched=True, folding=folding)
-    # The float reference first (the tolerance is measured from it); then the candidates, cheapest first.
+    # The float reference first (the tolerance is measured from it), and on each input grid the search
+    # may fix; then the candidates, cheapest first.
     reference = {"width": probe.n_hidden_neurons, "n_layers": probe.n_layers}
-    [(_, measured)] = search.run([("reference", reference)], None, estimator.random_state)
-    report.reference_score = measured.score
-    ranging = user["input_range"] is None
+    grids = [] if user["input_range"] is not None else [(r, a) for a in a_bits_options for r in INPUT_RANGES]
+    jobs = [("reference", reference), *(("reference", {**reference, "input_grid": list(g)}) for g in grids)]
+    for index, (_, value, _) in search.run(jobs, estimator.n_jobs, estimator.random_state):
+        if index == 0:
+            report.reference_score = value
+        else:
+            value_range, a_bits = grids[index - 1]
+            report.input_grids.append(
+                {"input_range": value_range, "n_a_bits": a_bits, "validation_score": value}
+            )
+    if grids:
+        found = [with_reference_range(candidate, report.input_grids) for candidate in found]
+    trained = trained_candidates(search, found, bool(grids), estimator, report.first_candidate_ranges)
     tried = []  # (candidate, validation score, net), cheapest first
-    for candidate, measured in trained_candidates(search, found, ranging, estimator, report.input_grids):
+    for candidate, (net, value, _) in trained:
         report.candidates.append(
             {
                 **candidate.settings,
                 "estimated_seconds": candidate.estimated_seconds,
-                "validation_score": measured.score,
+                "validation_score": value,
             }
         )
-        tried.append((candidate, measured.score, measured.net))
-        if within_tolerance(measured.score, report.reference_score, estimator.accuracy_tolerance, len(X_val)):
+        tried.append((candidate, value, net))
+        if within_tolerance(value, report.reference_score, estimator.accuracy_tolerance, len(X_val)):
             chosen, chosen_score, net = tried[-1]
             break
     else:  # none met the reference: the best, or a cheaper one within tolerance of it
@@ -325,10 +337,10 @@ def _refit(search: SearchJobs, chosen: Candidate, chosen_score: float, searched_
     plus twice the largest standard error of an accuracy on that many rows (:data:`REFIT_NOISE`), the
     searched network is kept.
     """
-    [(_, refit)] = search.run([("refit", chosen.settings)], None, estimator.random_state)
+    [(_, (net, value, _))] = search.run([("refit", chosen.settings)], None, estimator.random_state)
     noise = REFIT_NOISE / np.sqrt(max(n_validation, 1))
-    used = bool(refit.score >= chosen_score - estimator.accuracy_tolerance - noise)
-    return (refit.net if used else searched_net), {"validation_score": refit.score, "used": used}
+    used = bool(value >= chosen_score - estimator.accuracy_tolerance - noise)
+    return (net if used else searched_net), {"validation_score": value, "used": used}
 
 
 def _with_module_params(candidate: Candidate, **params) -> Candidate:

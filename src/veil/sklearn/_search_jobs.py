@@ -69,7 +69,7 @@ class SearchJobs:
     def run(self, jobs: list[tuple[str, dict]], n_jobs: int | None, random_state) -> Iterator[tuple]:
         """Yield ``(index, Trained)`` per job, in order.
 
-        ``jobs`` holds ``("reference", {"width", "n_layers"})``, ``("candidate",
+        ``jobs`` holds ``("reference", {"width", "n_layers"[, "input_grid"]})``, ``("candidate",
         module_params)`` or ``("refit", module_params)`` items (a refit: a candidate under a seed of its
         own).
         Up to ``n_jobs`` (joblib's convention: None is 1, -1 every core) train at once in worker processes.
@@ -111,8 +111,14 @@ class SearchJobs:
             if in_worker:
                 warnings.simplefilter("always")
             if kind == "reference":
+                grid = params.get("input_grid")
                 net = new_reference_net(
-                    estimator, self.n_outputs, params["width"], params["n_layers"], self.plan
+                    estimator,
+                    self.n_outputs,
+                    params["width"],
+                    params["n_layers"],
+                    self.plan,
+                    None if grid is None else tuple(grid),
                 )
             else:
                 net = new_quantized_net(

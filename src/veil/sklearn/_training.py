@@ -21,6 +21,7 @@ from veil.qat import (
     LateCosineDecay,
     SparseQuantNeuralNetwork,
 )
+from veil.qat._layer_integers import integer_range
 from veil.quantization import parse_rounding_threshold_bits
 
 from ._params import TrainingPlan
@@ -35,7 +36,11 @@ _LOSSES = {"train_loss": "loss", "valid_loss": "valid loss"}
 
 
 class FloatReference(nn.Module):
-    """A float MLP on the same normalized inputs: what the quantized network is measured against."""
+    """A float MLP on the same normalized inputs: what the quantized network is measured against.
+
+    With ``input_grid = (value_range, n_bits)``, it reads the inputs snapped to the signed grid of a
+    quantizer of that range and width: what that grid leaves any network to learn from.
+    """
 
     def __init__(
         self,
@@ -44,8 +49,10 @@ class FloatReference(nn.Module):
         width: int,
         n_layers: int,
         activation: type,
+        input_grid: tuple[float, int] | None = None,
     ) -> None:
         super().__init__()
+        self.input_grid = input_grid
         widths = [input_dim, *[width] * (n_layers - 1), n_outputs]
         layers: list[nn.Module] = []
         for k in range(n_layers):
@@ -63,7 +70,13 @@ class FloatReference(nn.Module):
             self.input_scale.copy_(torch.as_tensor(np.asarray(scale, dtype=np.float32)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers((x - self.input_offset) / self.input_scale)
+        x = (x - self.input_offset) / self.input_scale
+        if self.input_grid is not None:  # what a quantized network's input grid leaves of the inputs
+            value_range, n_bits = self.input_grid
+            low, high = integer_range(n_bits, signed=True, narrow=False)  # the default input quantizer's
+            step = value_range / -low
+            x = torch.clamp(torch.round(x / step), low, high) * step
+        return self.layers(x)
 
 
 class BatchFetchingDataset(Dataset):
@@ -166,8 +179,10 @@ def new_quantized_net(estimator, n_outputs: int, module_params: dict, plan: Trai
     )
 
 
-def new_reference_net(estimator, n_outputs: int, width: int, n_layers: int, plan: TrainingPlan):
-    """An uninitialized skorch network around :class:`FloatReference`."""
+def new_reference_net(
+    estimator, n_outputs: int, width: int, n_layers: int, plan: TrainingPlan, input_grid=None
+):
+    """An uninitialized skorch network around :class:`FloatReference` (``input_grid``: see there)."""
     routed = {k: v for k, v in _routed_params(estimator).items() if k.startswith("criterion__")}
     return estimator._skorch_class(
         module=FloatReference,
@@ -176,6 +191,7 @@ def new_reference_net(estimator, n_outputs: int, width: int, n_layers: int, plan
         module__width=max(width, REFERENCE_MIN_WIDTH),
         module__n_layers=n_layers,
         module__activation=estimator.module__activation_function,
+        module__input_grid=input_grid,
         **_training_params(estimator, plan),
         callbacks=_callbacks(estimator, quantized=False),
         **routed,
