@@ -25,8 +25,8 @@ from veil.sklearn._capacity import (
     within_tolerance,
 )
 from veil.sklearn._params import input_normalization, resolve_training
-from veil.sklearn._search_jobs import network_seeds
-from veil.sklearn._training import FloatReference
+from veil.sklearn._search_jobs import Trained, network_seeds
+from veil.sklearn._training import FloatReference, validation_loss
 
 # Short trainings: these tests check the mechanism, not the accuracy (see make bench-accuracy).
 QUICK = {"max_epochs": 6, "random_state": 0}
@@ -192,7 +192,7 @@ class _FailedRefit:
 
     def run(self, jobs, n_jobs, random_state):
         assert [kind for kind, _ in jobs] == ["refit"]
-        yield 0, ("diverged network", 0.40)
+        yield 0, Trained("diverged network", 0.40, 2.0)
 
 
 def test_a_refit_that_fails_leaves_the_searched_network():
@@ -232,25 +232,36 @@ def test_search_is_deterministic_reported_and_never_overrides_explicit_parameter
     assert fixed.base_module_to_compile.accumulator_budgets() == [5, 5, 7]
 
 
-def test_search_fixes_the_input_range_its_float_reference_scores_best_on_and_honours_the_users(tmp_path):
+def test_search_fixes_the_input_range_by_its_float_reference_and_honours_the_users(tmp_path):
     X, y = make_classification(n_samples=200, n_features=5, n_informative=4, n_redundant=0, random_state=0)
     params = {**QUICK, "latency_budget": 0.9, "accuracy_tolerance": 0.0}
     model = NeuralNetClassifier(**params).fit(X, y)
-    grids = model.capacity_["input_grids"]
+    grids, tried = model.capacity_["input_grids"], model.capacity_["candidates"]
     assert sorted((g["n_a_bits"], g["input_range"]) for g in grids) == [
         (a_bits, value_range) for a_bits in (3, 4) for value_range in INPUT_RANGES
     ]
-    for tried in model.capacity_["candidates"]:
-        scored = [g for g in grids if g["n_a_bits"] == tried["n_a_bits"]]
+    assert len(tried) > 2
+    for candidate in tried[1:]:
+        scored = [g for g in grids if g["n_a_bits"] == candidate["n_a_bits"]]
         best = max(g["validation_score"] for g in scored)
-        assert tried["input_range"] == min(g["input_range"] for g in scored if g["validation_score"] == best)
+        assert candidate["input_range"] == min(
+            g["input_range"] for g in scored if g["validation_score"] == best
+        )
+    # The first candidate trained at every range and kept the one of least validation loss: that network.
+    ranges = model.capacity_["first_candidate_ranges"]
+    assert [r["input_range"] for r in ranges] == list(INPUT_RANGES)
+    least = min(ranges, key=lambda r: (r["validation_loss"], r["input_range"]))
+    assert (tried[0]["input_range"], tried[0]["validation_score"]) == (
+        least["input_range"],
+        least["validation_score"],
+    )
     chosen_range = model.capacity_["chosen"]["input_range"]
     assert model.base_module_to_compile.input_range == chosen_range
     model.dump(tmp_path / "model.veil")
     assert veil.load(tmp_path / "model.veil").base_module_to_compile.input_range == chosen_range
 
     own = NeuralNetClassifier(module__input_range=1.5, **params).fit(X, y)
-    assert own.capacity_["input_grids"] == []
+    assert own.capacity_["input_grids"] == own.capacity_["first_candidate_ranges"] == []
     assert all("input_range" not in c for c in own.capacity_["candidates"])
     assert own.base_module_to_compile.input_range == 1.5
 
@@ -264,6 +275,26 @@ def test_float_reference_on_an_input_grid_reads_the_snapped_inputs():
     x = torch.tensor([[0.3, -5.0]])
     # 3-bit signed over ±2: steps of 0.5 from -2 to 1.5.
     np.testing.assert_allclose(grid(x).detach().numpy(), plain(torch.tensor([[0.5, -2.0]])).detach().numpy())
+
+
+class _FixedOutputs:
+    """A trained skorch network as ``validation_loss`` reads it: a torch module that returns fixed outputs."""
+
+    def __init__(self, outputs):
+        self.module_ = torch.nn.Module()
+        self.module_.forward = lambda x: torch.as_tensor(outputs, dtype=torch.float32)
+
+
+def test_validation_loss_tells_apart_networks_of_equal_accuracy():
+    y = np.array([0, 1, 1])
+    sure = _FixedOutputs([[2.0, 0.0], [0.0, 2.0], [0.0, 2.0]])
+    unsure = _FixedOutputs([[0.1, 0.0], [0.0, 0.1], [0.0, 0.1]])
+    X = np.zeros((3, 1), dtype=np.float32)
+    # Both classify every row right; the log-loss of each row is -log(e^m / (1 + e^m)) at margin m.
+    assert validation_loss(sure, X, y, True) == pytest.approx(np.log1p(np.exp(-2.0)), rel=1e-6)
+    assert validation_loss(unsure, X, y, True) == pytest.approx(np.log1p(np.exp(-0.1)), rel=1e-6)
+    targets = np.array([[1.0], [0.0], [3.0]])
+    assert validation_loss(_FixedOutputs([[1.0], [1.0], [1.0]]), X, targets, False) == pytest.approx(5 / 3)
 
 
 def test_rounded_candidate_is_tried_only_when_the_user_left_its_settings_to_veil():
