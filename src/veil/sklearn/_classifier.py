@@ -76,7 +76,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     module__input_range : float or None, default=None
         The input quantizer's fixed range, in normalized units: inputs are clipped to about
         ±``module__input_range``. None: chosen by the capacity search from 2, 3 and 4 (by a float MLP on
-        each input grid, on the validation split), or learned in training when nothing is searched.
+        each input grid, on the validation split; for the cheapest candidate, by its own validation loss
+        at each range), or learned in training when nothing is searched.
     module__folded_inputs : bool or None, default=None
         The first layer also reads each normalized feature's distance from its centre, computed by the
         client: twice the encrypted inputs, the same table lookups. It pays on even, per-feature effects
@@ -148,7 +149,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     capacity_ : dict
         What the capacity search chose (``chosen``: the ``module__*`` values it set), its estimated
         encrypted seconds per row, the float reference's validation score (``input_grids``: also on each
-        input grid it chose the input range from), every candidate tried, and ``folding``: the linear
+        input grid it chose the input range from), every candidate tried (``first_candidate_ranges``: the
+        first at each input range, the range of least validation loss kept), and ``folding``: the linear
         models' scores that chose ``module__folded_inputs``, and ``refit``: the chosen configuration's
         training on every row (up to 2,000 rows), the final network unless it failed.
     training_plan_ : dict
