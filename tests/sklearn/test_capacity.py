@@ -1,6 +1,7 @@
 """The data-dependent defaults: capacity search, input normalization, target scaling, parameter checks."""
 
 import io
+import json
 import math
 import warnings
 
@@ -16,6 +17,7 @@ from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor
 from veil.sklearn._capacity import (
     INPUT_RANGES,
     LOOKUP_SECONDS,
+    CapacityReport,
     _cheapest_near_best,
     _default_width,
     _refit,
@@ -26,7 +28,7 @@ from veil.sklearn._capacity import (
 )
 from veil.sklearn._params import input_normalization, resolve_training
 from veil.sklearn._search_jobs import Trained, network_seeds
-from veil.sklearn._training import FloatReference, validation_loss
+from veil.sklearn._training import FloatReference, score, validation_loss
 
 # Short trainings: these tests check the mechanism, not the accuracy (see make bench-accuracy).
 QUICK = {"max_epochs": 6, "random_state": 0}
@@ -295,6 +297,24 @@ def test_validation_loss_tells_apart_networks_of_equal_accuracy():
     assert validation_loss(unsure, X, y, True) == pytest.approx(np.log1p(np.exp(-0.1)), rel=1e-6)
     targets = np.array([[1.0], [0.0], [3.0]])
     assert validation_loss(_FixedOutputs([[1.0], [1.0], [1.0]]), X, targets, False) == pytest.approx(5 / 3)
+    # A training that diverged measures as the worst, not as a crash of ``fit``.
+    diverged = _FixedOutputs([[np.nan, 0.0], [0.0, np.inf], [0.0, 1.0]])
+    assert validation_loss(diverged, X, y, True) == np.inf
+    assert score(diverged, X, y, True) == -np.inf
+    assert score(_FixedOutputs([[np.nan], [1.0], [1.0]]), X, targets, False) == -np.inf
+
+
+def test_a_diverged_measurement_is_reported_as_none_so_the_model_file_holds_it():
+    report = CapacityReport({}, 0.5, True, reference_score=0.9)
+    report.first_candidate_ranges.append(
+        {"input_range": 2.0, "validation_score": -np.inf, "validation_loss": np.inf}
+    )
+    shown = report.to_dict()
+    assert shown["first_candidate_ranges"] == [
+        {"input_range": 2.0, "validation_score": None, "validation_loss": None}
+    ]
+    assert shown["reference_score"] == 0.9
+    json.dumps(shown, allow_nan=False)  # what a Veil file's header asks of it
 
 
 def test_rounded_candidate_is_tried_only_when_the_user_left_its_settings_to_veil():

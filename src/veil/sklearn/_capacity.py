@@ -96,6 +96,10 @@ class Candidate:
             return dict(self.module_params)
         return {**self.module_params, "rounding_threshold_bits": self.rounding_threshold_bits}
 
+    def with_module_params(self, **params) -> Candidate:
+        """The same candidate setting ``params`` too (its estimated latency unchanged)."""
+        return replace(self, module_params={**self.module_params, **params})
+
 
 @dataclass
 class CapacityReport:
@@ -120,7 +124,19 @@ class CapacityReport:
     refit: dict | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The report as plain values; a measurement that is not finite (a training that diverged) as None,
+        which JSON and Veil files hold."""
+        return _finite_or_none(asdict(self))
+
+
+def _finite_or_none(value):
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def candidates(
@@ -281,7 +297,7 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
     clip = user["input_range"] or max(INPUT_RANGES)  # what the input quantizer lets through
     folded, folding = choose_folding(user["folded_inputs"], split, classifier, normalization, clip)
     if folded and user["folded_inputs"] is None:  # an unfolded candidate keeps its parameters, so its seed
-        found = [_with_module_params(candidate, folded_inputs=True) for candidate in found]
+        found = [candidate.with_module_params(folded_inputs=True) for candidate in found]
     if len(found) == 1 or split is None:
         chosen = found[0]
         return CapacityReport(chosen.settings, chosen.estimated_seconds, False, folding=folding), None
@@ -341,10 +357,6 @@ def _refit(search: SearchJobs, chosen: Candidate, chosen_score: float, searched_
     noise = REFIT_NOISE / np.sqrt(max(n_validation, 1))
     used = bool(value >= chosen_score - estimator.accuracy_tolerance - noise)
     return (net if used else searched_net), {"validation_score": value, "used": used}
-
-
-def _with_module_params(candidate: Candidate, **params) -> Candidate:
-    return replace(candidate, module_params={**candidate.module_params, **params})
 
 
 def _default_width(user: dict) -> bool:

@@ -10,7 +10,6 @@ neuron) measures itself at every range, as it is the one small data keeps
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 __all__ = ["INPUT_RANGES", "trained_candidates", "with_reference_range"]
 
@@ -24,7 +23,7 @@ def with_reference_range(candidate, input_grids: list[dict]):
     on (the narrowest of equal scores: the finer grid)."""
     scored = [grid for grid in input_grids if grid["n_a_bits"] == candidate.module_params["n_a_bits"]]
     best = max(scored, key=lambda grid: (grid["validation_score"], -grid["input_range"]))
-    return _with_range(candidate, best["input_range"])
+    return candidate.with_module_params(input_range=best["input_range"])
 
 
 def trained_candidates(search, found: list, ranging: bool, estimator, first_ranges: list) -> Iterator[tuple]:
@@ -38,7 +37,7 @@ def trained_candidates(search, found: list, ranging: bool, estimator, first_rang
     """
     rest = found
     if ranging:
-        probes = [_with_range(found[0], value_range) for value_range in INPUT_RANGES]
+        probes = [found[0].with_module_params(input_range=value_range) for value_range in INPUT_RANGES]
         measured = [trained for _, trained in _run(search, probes, estimator)]
         first_ranges.extend(
             {"input_range": value_range, "validation_score": trained.score, "validation_loss": trained.loss}
@@ -54,7 +53,3 @@ def trained_candidates(search, found: list, ranging: bool, estimator, first_rang
 def _run(search, candidates: list, estimator) -> Iterator[tuple]:
     jobs = [("candidate", candidate.settings) for candidate in candidates]
     return search.run(jobs, estimator.n_jobs, estimator.random_state)
-
-
-def _with_range(candidate, value_range: float):
-    return replace(candidate, module_params={**candidate.module_params, "input_range": value_range})

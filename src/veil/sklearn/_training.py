@@ -252,8 +252,11 @@ def see_rounding(net, rounding) -> None:
 
 
 def score(net, X: np.ndarray, y: np.ndarray, is_classifier: bool) -> float:
-    """Accuracy (classifier: ``y`` holds class indices) or R² of ``net``'s torch module on ``X``."""
+    """Accuracy (classifier: ``y`` holds class indices) or R² of ``net``'s torch module on ``X``; -inf
+    when an output is not finite (a training that diverged)."""
     outputs = _outputs(net, X)
+    if not np.isfinite(outputs).all():
+        return -np.inf
     if is_classifier:
         return float(accuracy_score(y, np.argmax(outputs, axis=1)))
     return float(r2_score(y, outputs.reshape(y.shape)))
@@ -261,8 +264,11 @@ def score(net, X: np.ndarray, y: np.ndarray, is_classifier: bool) -> float:
 
 def validation_loss(net, X: np.ndarray, y: np.ndarray, is_classifier: bool) -> float:
     """Log-loss of the softmax of ``net``'s outputs (classifier: ``y`` holds class indices), or mean squared
-    error: a steadier comparison of two networks on a small split than accuracy, which moves by whole rows."""
+    error: a steadier comparison of two networks on a small split than accuracy, which moves by whole rows.
+    Infinite when an output is not finite."""
     outputs = _outputs(net, X)
+    if not np.isfinite(outputs).all():
+        return np.inf
     if is_classifier:
         probabilities = torch.softmax(torch.as_tensor(outputs, dtype=torch.float64), dim=1).numpy()
         return float(log_loss(y, probabilities, labels=np.arange(outputs.shape[1])))
