@@ -28,7 +28,7 @@ from veil.sklearn._capacity import (
 )
 from veil.sklearn._params import input_normalization, resolve_training
 from veil.sklearn._search_jobs import Trained, network_seeds
-from veil.sklearn._training import FloatReference, score, validation_loss
+from veil.sklearn._training import FloatReference, measure
 
 # Short trainings: these tests check the mechanism, not the accuracy (see make bench-accuracy).
 QUICK = {"max_epochs": 6, "random_state": 0}
@@ -280,7 +280,7 @@ def test_float_reference_on_an_input_grid_reads_the_snapped_inputs():
 
 
 class _FixedOutputs:
-    """A trained skorch network as ``validation_loss`` reads it: a torch module that returns fixed outputs."""
+    """A trained skorch network as ``measure`` reads it: a torch module that returns fixed outputs."""
 
     def __init__(self, outputs):
         self.module_ = torch.nn.Module()
@@ -293,15 +293,14 @@ def test_validation_loss_tells_apart_networks_of_equal_accuracy():
     unsure = _FixedOutputs([[0.1, 0.0], [0.0, 0.1], [0.0, 0.1]])
     X = np.zeros((3, 1), dtype=np.float32)
     # Both classify every row right; the log-loss of each row is -log(e^m / (1 + e^m)) at margin m.
-    assert validation_loss(sure, X, y, True) == pytest.approx(np.log1p(np.exp(-2.0)), rel=1e-6)
-    assert validation_loss(unsure, X, y, True) == pytest.approx(np.log1p(np.exp(-0.1)), rel=1e-6)
+    assert measure(sure, X, y, True) == pytest.approx((1.0, np.log1p(np.exp(-2.0))), rel=1e-6)
+    assert measure(unsure, X, y, True) == pytest.approx((1.0, np.log1p(np.exp(-0.1))), rel=1e-6)
     targets = np.array([[1.0], [0.0], [3.0]])
-    assert validation_loss(_FixedOutputs([[1.0], [1.0], [1.0]]), X, targets, False) == pytest.approx(5 / 3)
+    assert measure(_FixedOutputs([[1.0], [1.0], [1.0]]), X, targets, False)[1] == pytest.approx(5 / 3)
     # A training that diverged measures as the worst, not as a crash of ``fit``.
     diverged = _FixedOutputs([[np.nan, 0.0], [0.0, np.inf], [0.0, 1.0]])
-    assert validation_loss(diverged, X, y, True) == np.inf
-    assert score(diverged, X, y, True) == -np.inf
-    assert score(_FixedOutputs([[np.nan], [1.0], [1.0]]), X, targets, False) == -np.inf
+    assert measure(diverged, X, y, True) == (-np.inf, np.inf)
+    assert measure(_FixedOutputs([[np.nan], [1.0], [1.0]]), X, targets, False) == (-np.inf, np.inf)
 
 
 def test_a_diverged_measurement_is_reported_as_none_so_the_model_file_holds_it():

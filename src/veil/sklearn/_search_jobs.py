@@ -32,7 +32,7 @@ __all__ = ["SearchJobs", "Trained", "network_seeds"]
 
 class Trained(NamedTuple):
     """One trained network of the search (None for the float reference) and what the validation rows
-    measured of it: its score (accuracy or R²) and its loss (:func:`~._training.validation_loss`)."""
+    measured of it: its score (accuracy or R²) and its loss (:func:`~._training.measure`)."""
 
     net: object
     score: float
@@ -102,7 +102,7 @@ class SearchJobs:
         In a worker process the net travels back as a :class:`NetSnapshot` (Brevitas layers do not
         pickle) and its warnings as ``(message, category)`` pairs; the worker draws no progress display.
         """
-        from ._training import new_quantized_net, new_reference_net, score, train, validation_loss
+        from ._training import measure, new_quantized_net, new_reference_net, train
 
         estimator, (X_fit, y_fit, X_val, y_val) = self.estimator, self.data
         if in_worker:
@@ -128,8 +128,7 @@ class SearchJobs:
             train(net, X_fit, y_fit, self.normalization, rounding, **self.fit_params)
             if kind != "reference":
                 estimator.on_train_end(net, X_fit, y_fit)
-            value = score(net, X_val, y_val, is_classifier(estimator))
-            loss = validation_loss(net, X_val, y_val, is_classifier(estimator))
+            value, loss = measure(net, X_val, y_val, is_classifier(estimator))
         if kind == "reference":
             net = None  # only its score is used
         elif in_worker:

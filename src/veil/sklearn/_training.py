@@ -26,7 +26,7 @@ from veil.quantization import parse_rounding_threshold_bits
 
 from ._params import TrainingPlan
 
-__all__ = ["FloatReference", "TrainingProgress", "new_quantized_net", "score", "train", "validation_loss"]
+__all__ = ["FloatReference", "TrainingProgress", "measure", "new_quantized_net", "train"]
 
 #: Width of the float reference's hidden layers, at least: scikit-learn's MLP default.
 REFERENCE_MIN_WIDTH = 100
@@ -251,30 +251,20 @@ def see_rounding(net, rounding) -> None:
     module.set_accumulator_rounding(None if policy is None else policy.kept_bits(module.n_a_bits))
 
 
-def score(net, X: np.ndarray, y: np.ndarray, is_classifier: bool) -> float:
-    """Accuracy (classifier: ``y`` holds class indices) or R² of ``net``'s torch module on ``X``; -inf
-    when an output is not finite (a training that diverged)."""
-    outputs = _outputs(net, X)
-    if not np.isfinite(outputs).all():
-        return -np.inf
-    if is_classifier:
-        return float(accuracy_score(y, np.argmax(outputs, axis=1)))
-    return float(r2_score(y, outputs.reshape(y.shape)))
+def measure(net, X: np.ndarray, y: np.ndarray, is_classifier: bool) -> tuple[float, float]:
+    """``(score, loss)`` of ``net``'s torch module on ``X`` (classifier: ``y`` holds class indices).
 
-
-def validation_loss(net, X: np.ndarray, y: np.ndarray, is_classifier: bool) -> float:
-    """Log-loss of the softmax of ``net``'s outputs (classifier: ``y`` holds class indices), or mean squared
-    error: a steadier comparison of two networks on a small split than accuracy, which moves by whole rows.
-    Infinite when an output is not finite."""
-    outputs = _outputs(net, X)
+    The score is the accuracy or R²; the loss the log-loss of the softmax outputs or the mean squared
+    error, a steadier comparison of two networks on a small split than accuracy, which moves by whole rows.
+    A training that diverged (an output not finite) measures ``(-inf, inf)``.
+    """
+    with torch.no_grad():
+        outputs = net.module_.eval()(torch.as_tensor(X)).numpy()
     if not np.isfinite(outputs).all():
-        return np.inf
+        return -np.inf, np.inf
     if is_classifier:
         probabilities = torch.softmax(torch.as_tensor(outputs, dtype=torch.float64), dim=1).numpy()
-        return float(log_loss(y, probabilities, labels=np.arange(outputs.shape[1])))
-    return float(mean_squared_error(y, outputs.reshape(y.shape)))
-
-
-def _outputs(net, X: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return net.module_.eval()(torch.as_tensor(X)).numpy()
+        loss = log_loss(y, probabilities, labels=np.arange(outputs.shape[1]))
+        return float(accuracy_score(y, np.argmax(outputs, axis=1))), float(loss)
+    outputs = outputs.reshape(y.shape)
+    return float(r2_score(y, outputs)), float(mean_squared_error(y, outputs))
