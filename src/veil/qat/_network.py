@@ -75,7 +75,8 @@ class SparseQuantNeuralNetwork(nn.Module):
             ``"a2q"`` / ``"a2q_plus"`` (see ``veil.qat._routes``).
         n_accum_bits_output: bits of the output layer's accumulator, which is decrypted without a lookup.
             ``None`` (default): ``max(hidden_accum_bits, 7)``.
-        min_hidden_neurons: the fewest neurons a hidden layer has, however few the input features.
+        min_hidden_neurons: the fewest neurons a hidden layer has, however few the input features; None:
+            ``DEFAULT_MIN_HIDDEN_NEURONS`` (32).
         max_hidden_neurons: the most neurons a hidden layer has, however many the input features (wins
             over ``min_hidden_neurons``); None (default): no cap.
         mid_rise_inputs: shift the inputs by half a quantizer step, so the levels sit symmetric around zero
@@ -122,7 +123,7 @@ class SparseQuantNeuralNetwork(nn.Module):
         *,
         accumulator_route: str = DEFAULT_ACCUMULATOR_ROUTE,
         n_accum_bits_output: int | None = None,
-        min_hidden_neurons: int = DEFAULT_MIN_HIDDEN_NEURONS,
+        min_hidden_neurons: int | None = DEFAULT_MIN_HIDDEN_NEURONS,
         max_hidden_neurons: int | None = None,
         mid_rise_inputs: bool | None = None,
         output_partial_sums: bool = True,
@@ -177,7 +178,8 @@ class SparseQuantNeuralNetwork(nn.Module):
     def n_hidden_neurons(self) -> int:
         """Hidden width: ``n_hidden_neurons_multiplier * input_dim``, at least ``min_hidden_neurons``, at
         most ``max_hidden_neurons``."""
-        width = max(self.n_hidden_neurons_multiplier * self.input_dim, self.min_hidden_neurons)
+        floor = DEFAULT_MIN_HIDDEN_NEURONS if self.min_hidden_neurons is None else self.min_hidden_neurons
+        width = max(self.n_hidden_neurons_multiplier * self.input_dim, floor)
         return width if self.max_hidden_neurons is None else min(width, self.max_hidden_neurons)
 
     @property

@@ -76,7 +76,7 @@ NETWORK_CONSTRAINTS: dict[str, list] = {
     "power_of_two_scaling": ["boolean"],
     "accumulator_route": [StrOptions(set(ACCUMULATOR_ROUTES))],
     "n_accum_bits_output": [None, IntegerInterval(MIN_QUANT_BITS, None, closed="left")],
-    "min_hidden_neurons": _positive(),
+    "min_hidden_neurons": [None, *_positive()],
     "max_hidden_neurons": [None, IntegerInterval(1, None, closed="left")],
     "mid_rise_inputs": [None, "boolean"],
     "output_partial_sums": ["boolean"],

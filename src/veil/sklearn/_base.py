@@ -24,7 +24,6 @@ from torch import nn, optim
 from veil._serialization import write_file
 from veil.errors import InputValidationError
 from veil.qat._defaults import (
-    DEFAULT_MIN_HIDDEN_NEURONS,
     DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
 )
 from veil.torch import build_quantized_module, torch_to_onnx
@@ -80,7 +79,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
         module__quant_signed=True,
         module__power_of_two_scaling=True,
         module__n_accum_bits_output=None,
-        module__min_hidden_neurons=DEFAULT_MIN_HIDDEN_NEURONS,
+        module__min_hidden_neurons=None,
         module__max_hidden_neurons=None,
         module__mid_rise_inputs=None,
         module__output_partial_sums=True,

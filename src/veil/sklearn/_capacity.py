@@ -1,27 +1,25 @@
 """How much capacity the data needs: a search over network configurations, cheapest first.
 
-A configuration's cost under encryption is its table lookups: one per hidden neuron, priced by the
-precision it reads (the hidden accumulator budget). ``fit`` holds out a validation split, trains a float
-MLP on the rest as the reference (and on the inputs snapped to each input grid it may fix, to choose the
-input range: ``_input_ranges``), then trains candidate configurations (depth and accumulator budget) in
-increasing estimated latency and keeps the first whose validation score is within ``accuracy_tolerance``
+``fit`` holds out a validation split, trains a float MLP on the rest as the reference (and on the inputs
+snapped to each input grid it may fix, to choose the input range: ``_input_ranges``), then trains the
+candidate configurations (``_ladder``: depth, accumulator budget, rounding, width) in increasing
+estimated latency and keeps the first whose validation score is within ``accuracy_tolerance``
 of the reference's, else the cheapest within ``accuracy_tolerance`` of the best one. Before any of it,
 the validation split decides whether the candidates read folded inputs (``_folding``); after it, on small
 data, the chosen configuration trains again on every row (:func:`_refit`). Parameters the user set are
-never searched: a candidate only fills in what was left to ``None``. Measurements behind the ladder:
+never searched: a candidate only fills in what was left to ``None``. Measurements behind the search:
 docs/decisions/capacity-search.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
 from veil.qat._defaults import (
-    DEFAULT_MIN_HIDDEN_NEURONS,
     DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
     DEFAULT_N_W_BITS,
 )
@@ -29,35 +27,14 @@ from veil.quantization import parse_rounding_threshold_bits
 
 from ._folding import choose_folding
 from ._input_ranges import INPUT_RANGES, trained_candidates, with_reference_range
+from ._ladder import Candidate, candidates, input_bits_options
 from ._params import VALIDATION_FRACTION
 from ._search_jobs import SearchJobs
 
-__all__ = ["LOOKUP_SECONDS", "Candidate", "CapacityReport", "candidates", "search_capacity"]
+__all__ = ["CapacityReport", "search_capacity"]
 
-#: Seconds per table lookup by the bit-width it reads, amortized over 64 parallel lookups on a 2-core
-#: machine at p_error 2**-40 (``benchmarks/pbs.py``). Used to rank candidates and to report an estimate.
-LOOKUP_SECONDS = {2: 0.007, 3: 0.009, 4: 0.011, 5: 0.026, 6: 0.060, 7: 0.123, 8: 0.429}
-#: Seconds per bit an accumulator loses to exact rounding: in concrete's cost model of Veil's rounded
-#: circuits, each such bootstrap costs about a 4-bit lookup (docs/decisions/latency-estimate.md).
-ROUNDING_BIT_SECONDS = LOOKUP_SECONDS[4]
-#: Depths (linear layers) and hidden accumulator budgets the search combines. At 4 bits a neuron reads
-#: two inputs and depth does not help; at 5 bits (four inputs) a second hidden layer does.
-SEARCHED_N_LAYERS = (2, 3, 4)
-SEARCHED_ACCUM_BITS = (4, 5, 6)
-#: Input and activation bit-widths the search tries; the wider one in one-hidden-layer networks only.
-SEARCHED_A_BITS = (3, 4)
 #: Fewer rows than this and a validation split says nothing: the cheapest candidate is used.
 MIN_SEARCH_ROWS = 60
-#: The one-hidden-layer, 6-bit, 3-bit-input candidate reads wider neurons instead: 3-bit weights and 8-bit
-#: accumulators (more inputs each), rounded exactly to 6 bits before the same lookup
-#: (docs/decisions/rounded-candidate.md). Offered when the user sets none of these.
-ROUNDED = {"lookup_bits": 6, "n_accum_bits": 8, "n_w_bits": 3, "n_a_bits": SEARCHED_A_BITS[0]}
-#: The narrowest layer a rounded candidate is narrowed to, to fit ``latency_budget`` on wide data: the
-#: default width of narrow data.
-MIN_NARROWED_NEURONS = DEFAULT_MIN_HIDDEN_NEURONS
-#: Offered too, replacing nothing: the same rounded neurons reading 4-bit inputs through 9-bit accumulators
-#: (the finer input grid radial problems want), the dearest candidate at 32 neurons.
-ROUNDED_WIDE_INPUTS = {"lookup_bits": 6, "n_accum_bits": 9, "n_w_bits": 3, "n_a_bits": SEARCHED_A_BITS[1]}
 #: How far below the searched network's validation score a refit may land before it counts as a failed
 #: training, in units of 1/sqrt(validation rows): two standard errors of an accuracy near one half. Two
 #: networks of the same configuration differ by their seeds (and the refit saw those rows).
@@ -66,39 +43,6 @@ REFIT_NOISE = 1.0
 #: a seed's spread on either side of it (docs/decisions/refit.md); past it one more training cost 8-38% of
 #: ``fit``, under it a few seconds.
 REFIT_MAX_ROWS = 2000
-
-
-def estimated_seconds(
-    n_hidden_neurons: int, n_hidden_layers: int, lookup_bits: int, rounded_bits: int = 0
-) -> float:
-    """Encrypted seconds per row if every hidden neuron stays active (idle ones cost nothing).
-
-    A neuron costs its lookup, priced by the bits it reads, and one bootstrap per bit its accumulator
-    loses to exact rounding (:data:`ROUNDING_BIT_SECONDS`).
-    """
-    per_neuron = LOOKUP_SECONDS[min(max(lookup_bits, 2), 8)] + rounded_bits * ROUNDING_BIT_SECONDS
-    return n_hidden_layers * n_hidden_neurons * per_neuron
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One configuration to try: the ``module__*`` values it sets, its estimated latency, and the
-    ``rounding_threshold_bits`` its integer model uses (None: no rounding)."""
-
-    module_params: dict
-    estimated_seconds: float
-    rounding_threshold_bits: dict | None = None
-
-    @property
-    def settings(self) -> dict:
-        """What the candidate sets, as ``capacity_`` reports it: module values, and rounding if any."""
-        if self.rounding_threshold_bits is None:
-            return dict(self.module_params)
-        return {**self.module_params, "rounding_threshold_bits": self.rounding_threshold_bits}
-
-    def with_module_params(self, **params) -> Candidate:
-        """The same candidate setting ``params`` too (its estimated latency unchanged)."""
-        return replace(self, module_params={**self.module_params, **params})
 
 
 @dataclass
@@ -137,105 +81,6 @@ def _finite_or_none(value):
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
-
-def candidates(
-    n_layers: int | None,
-    accum_bits: int | None,
-    a_bits_options: tuple[int, ...],
-    min_accum_bits,
-    n_hidden_neurons: int,
-    latency_budget: float | None,
-    w_bits: int | None = None,
-    may_round: bool = False,
-    rounding=None,
-    may_narrow: bool = False,
-) -> list[Candidate]:
-    """The configurations to try, by increasing estimated latency; a set parameter is not varied.
-
-    ``a_bits_options`` are the input and activation bit-widths to try (one unless the search may vary
-    them) and ``min_accum_bits(a_bits)`` the smallest budget that holds one input times one weight.
-    Candidates over ``latency_budget`` (estimated seconds per row) are dropped, except the cheapest. A
-    deeper network at 4 bits is not tried (at two inputs per neuron, depth did not help), nor an input
-    wider than a set budget holds, nor a searched wider input in a deeper network. Weights are
-    ``w_bits`` (None: ternary); with ``may_round`` (the user set no weight bits, budget or rounding),
-    the configuration :data:`ROUNDED` replaces is read through rounding instead, if the budget holds it,
-    and :data:`ROUNDED_WIDE_INPUTS` is offered when its input bits and one hidden layer are. The user's
-    ``rounding`` (a ``RoundingPolicy``, or None) prices each lookup by the bits it keeps. With
-    ``may_narrow`` (the user left the width parameters alone), the rounded candidates are narrowed to fit
-    ``latency_budget`` when the default width would not (down to :data:`MIN_NARROWED_NEURONS`).
-    """
-    layer_options = SEARCHED_N_LAYERS if n_layers is None else (n_layers,)
-    bits_options = SEARCHED_ACCUM_BITS if accum_bits is None else (accum_bits,)
-    if accum_bits is not None:  # a wider input that the user's budget cannot hold is not an option
-        a_bits_options = tuple(a for a in a_bits_options if min_accum_bits(a) <= accum_bits) or a_bits_options
-    configurations = {
-        (layers, max(bits, min_accum_bits(a_bits)), a_bits)
-        for layers in layer_options
-        for bits in bits_options
-        for a_bits in a_bits_options
-    }
-    if n_layers is None:  # at two inputs per neuron (4 bits), depth did not help
-        configurations = {(layers, bits, a) for layers, bits, a in configurations if layers == 2 or bits > 4}
-    if len(a_bits_options) > 1:  # 4-bit activations would leave a second hidden layer's neurons one input
-        narrowest = min(a_bits_options)
-        configurations = {
-            (layers, bits, a) for layers, bits, a in configurations if layers == 2 or a == narrowest
-        }
-    weights = DEFAULT_N_W_BITS if w_bits is None else w_bits
-
-    def candidate(layers: int, bits: int, a_bits: int) -> Candidate:
-        lookup = bits if rounding is None else min(bits, rounding.kept_bits(a_bits))
-        plain = Candidate(
-            {"n_layers": layers, "n_accum_bits": bits, "n_a_bits": a_bits, "n_w_bits": weights},
-            estimated_seconds(n_hidden_neurons, layers - 1, lookup, rounded_bits=bits - lookup),
-        )
-        if may_round and (layers, bits, a_bits) == (2, ROUNDED["lookup_bits"], ROUNDED["n_a_bits"]):
-            rounded = _rounded(n_hidden_neurons, ROUNDED, latency_budget if may_narrow else None)
-            if latency_budget is None or rounded.estimated_seconds <= latency_budget:
-                return rounded  # else the plain one stays, which the budget may still hold
-        return plain
-
-    offered = [candidate(*configuration) for configuration in configurations]
-    if may_round and 2 in layer_options and ROUNDED_WIDE_INPUTS["n_a_bits"] in a_bits_options:
-        offered.append(
-            _rounded(n_hidden_neurons, ROUNDED_WIDE_INPUTS, latency_budget if may_narrow else None)
-        )
-    found = sorted(
-        offered,
-        key=lambda c: (c.estimated_seconds, c.module_params["n_layers"], c.module_params.get("n_a_bits", 0)),
-    )
-    within = [c for c in found[1:] if latency_budget is None or c.estimated_seconds <= latency_budget]
-    return [found[0], *within]
-
-
-def _rounded(n_hidden_neurons: int, configuration: dict, narrow_to: float | None = None) -> Candidate:
-    """A rounded ``configuration``: one hidden layer, accumulators rounded exactly to its lookup.
-
-    With ``narrow_to`` (estimated seconds), a layer too wide for it is narrowed to fit, down to
-    :data:`MIN_NARROWED_NEURONS` (``max_hidden_neurons``).
-    """
-    lookup, accum = configuration["lookup_bits"], configuration["n_accum_bits"]
-    module_params = {
-        "n_layers": 2,
-        **{name: configuration[name] for name in ("n_accum_bits", "n_a_bits", "n_w_bits")},
-    }
-    per_neuron = estimated_seconds(1, 1, lookup, rounded_bits=accum - lookup)
-    width = n_hidden_neurons
-    if narrow_to is not None and width * per_neuron > narrow_to:
-        width = min(width, max(MIN_NARROWED_NEURONS, int(narrow_to / per_neuron)))
-        module_params["max_hidden_neurons"] = width
-    return Candidate(module_params, width * per_neuron, {"n_bits": lookup, "method": "exact"})
-
-
-def input_bits_options(n_a_bits: int | None, searching: bool = True) -> tuple[int, ...]:
-    """Input and activation bit-widths to try: the user's, else 3, and 4 too when searching.
-
-    The input grid caps what any network can learn, whatever its fan-in (docs/decisions/capacity-search.md).
-    """
-    if n_a_bits is not None:
-        return (n_a_bits,)
-    return SEARCHED_A_BITS if searching else SEARCHED_A_BITS[:1]
 
 
 def validation_split(X, y, is_classifier: bool, random_state):
@@ -364,7 +209,7 @@ def _default_width(user: dict) -> bool:
     return (
         user["max_hidden_neurons"] is None
         and user["n_hidden_neurons_multiplier"] == DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER
-        and user["min_hidden_neurons"] == DEFAULT_MIN_HIDDEN_NEURONS
+        and user["min_hidden_neurons"] is None
     )
 
 

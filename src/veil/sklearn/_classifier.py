@@ -61,8 +61,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     module__n_accum_bits_output : int or None, default=None
         Accumulator budget of the output layer, which is decrypted without a table lookup. None means
         ``max(hidden budget, 7)``.
-    module__min_hidden_neurons : int, default=32
-        The fewest neurons a hidden layer has, for data with few features.
+    module__min_hidden_neurons : int or None, default=None
+        The fewest neurons a hidden layer has, for data with few features. None: 32, except in the
+        search's two wide candidates, which are also tried as wide as ``latency_budget`` holds (up to four
+        times the width) when it holds at least 1.5 times, unless a width parameter is set.
     module__max_hidden_neurons : int or None, default=None
         The most neurons a hidden layer has (wins over ``module__min_hidden_neurons``). None: no cap,
         except in the search's two wide candidates, which are narrowed (down to 32 neurons) to fit
@@ -121,7 +123,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         candidate a cheaper one may be kept: higher is faster under encryption, lower is more accurate.
     latency_budget : float or None, default=3.0
         Estimated encrypted seconds per row (on 2 cores) that no searched configuration may exceed,
-        except the cheapest one. None: no limit.
+        except the cheapest one; a budget of about 4 s or more also lets the search try wider hidden
+        layers (``module__min_hidden_neurons``). None: no limit.
     input_normalization : {"robust"} or None, default="robust"
         Per-feature ``(x - mean) / std`` of the training data winsorized at its 1st and 99th percentiles,
         before the single input quantizer; computed at ``fit`` and run by the client in clear, so raw
