@@ -4,9 +4,9 @@ from ._logging import show_logs
 from ._progress import set_progress
 from ._serialization import read_file
 from ._version import __version__
-from .errors import ModelFileError
+from .errors import CapacityWarning, ModelFileError
 
-__all__ = ["ModelFileError", "__version__", "load", "set_progress", "show_logs"]
+__all__ = ["CapacityWarning", "ModelFileError", "__version__", "load", "set_progress", "show_logs"]
 
 _KINDS = ("quantized-module", "neural-net-classifier", "neural-net-regressor")
 

@@ -49,3 +49,8 @@ class ServiceError(VeilError, RuntimeError):
 
 class TokenConfigError(VeilError, ValueError):
     """The API token file or ``VEIL_API_TOKENS`` variable is malformed (``veil serve`` refuses to start)."""
+
+
+class CapacityWarning(UserWarning):
+    """``fit``'s capacity search found no configuration within ``accuracy_tolerance`` of its float
+    reference: the encrypted model is less accurate than a float MLP would be on the same data."""

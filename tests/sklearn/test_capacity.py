@@ -18,9 +18,10 @@ from veil.sklearn._capacity import (
     CapacityReport,
     _cheapest_near_best,
     _refit,
+    _warn_short_of_reference,
     within_tolerance,
 )
-from veil.sklearn._ladder import candidates
+from veil.sklearn._ladder import Candidate, candidates
 from veil.sklearn._params import input_normalization, resolve_training
 from veil.sklearn._search_jobs import Trained, network_seeds
 from veil.sklearn._training import FloatReference, measure
@@ -59,6 +60,19 @@ def test_when_none_meets_the_reference_the_cheapest_near_the_best_is_kept():
     assert _cheapest_near_best(tried, tolerance=0.01, n_validation=1000)[0] == "5 bits"
     assert _cheapest_near_best(tried, tolerance=0.0, n_validation=1000)[0] == "6 bits"
     assert _cheapest_near_best(tried, tolerance=0.0, n_validation=20)[0] == "5 bits"  # one row: 0.05
+
+
+def test_a_search_short_of_the_reference_warns_with_the_scores_and_the_budget():
+    tried = [(Candidate({}, 0.352), 0.80, None), (Candidate({}, 2.624), 0.86, None)]
+    expected = (
+        r"NeuralNetClassifier: .* within accuracy_tolerance=0.01 of a float MLP .* \(best 0.860, "
+        r"estimated 2.62 s a row, against 0.950\); a larger latency_budget \(now 3 s\) lets it try wider"
+    )
+    with pytest.warns(veil.CapacityWarning, match=expected):
+        _warn_short_of_reference(NeuralNetClassifier(), 0.95, tried)
+    with pytest.warns(veil.CapacityWarning) as caught:
+        _warn_short_of_reference(NeuralNetRegressor(latency_budget=None), 0.95, tried)
+    assert "latency_budget" not in str(caught[0].message)
 
 
 def _rows_trained_per_epoch(skorch_net) -> int:
@@ -106,13 +120,18 @@ def test_a_refit_that_fails_leaves_the_searched_network():
 
 def test_search_is_deterministic_reported_and_never_overrides_explicit_parameters():
     X, y = make_classification(n_samples=120, n_features=6, n_informative=4, random_state=0)
-    first = NeuralNetClassifier(**QUICK).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = NeuralNetClassifier(**QUICK).fit(X, y)
     second = NeuralNetClassifier(**QUICK).fit(X, y)
     assert first.capacity_ == second.capacity_
     np.testing.assert_array_equal(first.predict(X), second.predict(X))
     report = first.capacity_
     assert report["searched"] and report["reference_score"] is not None
     tried = report["candidates"]
+    # fit warns exactly when no candidate came within the tolerance of the float reference (24 rows).
+    met = any(within_tolerance(c["validation_score"], report["reference_score"], 0.01, 24) for c in tried)
+    assert any(issubclass(w.category, veil.CapacityWarning) for w in caught) == (not met)
     assert tried[0]["n_layers"] == 2 and tried[0]["n_accum_bits"] == 4
     names = ("n_layers", "n_accum_bits", "n_a_bits", "n_w_bits", "input_range")
     assert report["chosen"] in [{name: c[name] for name in names} for c in tried]

@@ -13,12 +13,15 @@ docs/decisions/capacity-search.md.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
+from veil._warnings import user_stacklevel
+from veil.errors import CapacityWarning
 from veil.qat._defaults import (
     DEFAULT_N_HIDDEN_NEURONS_MULTIPLIER,
     DEFAULT_N_W_BITS,
@@ -181,6 +184,7 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
             break
     else:  # none met the reference: the best, or a cheaper one within tolerance of it
         chosen, chosen_score, net = _cheapest_near_best(tried, estimator.accuracy_tolerance, len(X_val))
+        _warn_short_of_reference(estimator, report.reference_score, tried)
     report.chosen, report.estimated_seconds = chosen.settings, chosen.estimated_seconds
     if len(X) <= REFIT_MAX_ROWS:
         refit = SearchJobs(estimator, n_outputs, plan, normalization, (X, y, X_val, y_val), fit_params)
@@ -218,6 +222,21 @@ def _cheapest_near_best(tried: list[tuple], tolerance: float, n_validation: int)
     best score among them: a difference the user said does not matter is not paid for in latency."""
     best = max(value for _, value, _ in tried)
     return next(item for item in tried if within_tolerance(item[1], best, tolerance, n_validation))
+
+
+def _warn_short_of_reference(estimator, reference: float, tried: list[tuple]) -> None:
+    """Tell the user that no candidate of ``tried`` came near the float reference, and what would help."""
+    candidate, best, _ = max(tried, key=lambda item: item[1])
+    budget = estimator.latency_budget
+    hint = "" if budget is None else f"; a larger latency_budget (now {budget:g} s) lets it try wider layers"
+    warnings.warn(
+        f"{type(estimator).__name__}: no configuration the capacity search tried came within "
+        f"accuracy_tolerance={estimator.accuracy_tolerance:g} of a float MLP on the validation split "
+        f"(best {best:.3f}, estimated {candidate.estimated_seconds:.2f} s a row, against {reference:.3f})"
+        f"{hint}; capacity_['candidates'] lists what each scored",
+        CapacityWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def _probe_network(estimator, module_params: dict, n_outputs: int):
