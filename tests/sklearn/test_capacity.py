@@ -66,7 +66,7 @@ def test_a_search_short_of_the_reference_warns_with_the_scores_and_the_budget():
     tried = [(Candidate({}, 0.352), 0.80, None), (Candidate({}, 2.624), 0.86, None)]
     expected = (
         r"NeuralNetClassifier: .* within accuracy_tolerance=0.01 of a float MLP .* \(best 0.860, "
-        r"estimated 2.62 s a row, against 0.950\); a larger latency_budget \(now 3 s\) lets it try wider"
+        r"estimated 2.62 s a row, against 0.950\); a larger latency_budget \(now 3 s\) lets it try bigger"
     )
     with pytest.warns(veil.CapacityWarning, match=expected):
         _warn_short_of_reference(NeuralNetClassifier(), 0.95, tried)

@@ -228,7 +228,9 @@ def _warn_short_of_reference(estimator, reference: float, tried: list[tuple]) ->
     """Tell the user that no candidate of ``tried`` came near the float reference, and what would help."""
     candidate, best, _ = max(tried, key=lambda item: item[1])
     budget = estimator.latency_budget
-    hint = "" if budget is None else f"; a larger latency_budget (now {budget:g} s) lets it try wider layers"
+    hint = (
+        "" if budget is None else f"; a larger latency_budget (now {budget:g} s) lets it try bigger networks"
+    )
     warnings.warn(
         f"{type(estimator).__name__}: no configuration the capacity search tried came within "
         f"accuracy_tolerance={estimator.accuracy_tolerance:g} of a float MLP on the validation split "
