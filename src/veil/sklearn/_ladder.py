@@ -123,6 +123,12 @@ def candidates(
             (layers, bits, a) for layers, bits, a in configurations if layers == 2 or a == narrowest
         }
     weights = DEFAULT_N_W_BITS if w_bits is None else w_bits
+    replaced = (2, ROUNDED["lookup_bits"], ROUNDED["n_a_bits"])  # the configuration ROUNDED reads instead
+    rounded_configurations = []
+    if may_round and replaced in configurations:
+        rounded_configurations.append(ROUNDED)
+    if may_round and 2 in layer_options and ROUNDED_WIDE_INPUTS["n_a_bits"] in a_bits_options:
+        rounded_configurations.append(ROUNDED_WIDE_INPUTS)
 
     def candidate(layers: int, bits: int, a_bits: int) -> Candidate:
         lookup = bits if rounding is None else min(bits, rounding.kept_bits(a_bits))
@@ -136,12 +142,6 @@ def candidates(
                 return rounded  # else the plain one stays, which the budget may still hold
         return plain
 
-    replaced = (2, ROUNDED["lookup_bits"], ROUNDED["n_a_bits"])
-    rounded_configurations = []
-    if may_round and replaced in configurations:
-        rounded_configurations.append(ROUNDED)
-    if may_round and 2 in layer_options and ROUNDED_WIDE_INPUTS["n_a_bits"] in a_bits_options:
-        rounded_configurations.append(ROUNDED_WIDE_INPUTS)
     offered = [candidate(*configuration) for configuration in configurations]
     if ROUNDED_WIDE_INPUTS in rounded_configurations:
         offered.append(
@@ -149,7 +149,7 @@ def candidates(
         )
     if may_narrow:
         widened = (_widened(n_hidden_neurons, c, latency_budget) for c in rounded_configurations)
-        offered.extend(candidate for candidate in widened if candidate is not None)
+        offered.extend(wide for wide in widened if wide is not None)
     found = sorted(
         offered,
         key=lambda c: (c.estimated_seconds, c.module_params["n_layers"], c.module_params.get("n_a_bits", 0)),
