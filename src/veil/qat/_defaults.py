@@ -33,3 +33,11 @@ def default_n_accum_bits(input_dim: int) -> int:
 def default_mid_rise_inputs(input_dim: int) -> bool:
     """Input grid for ``mid_rise_inputs=None``: mid-rise (no level at zero) up to 32 input features."""
     return input_dim <= WIDE_INPUT_FEATURES
+
+
+def hidden_width(input_dim: int, multiplier: int, min_neurons: int | None, max_neurons: int | None) -> int:
+    """Neurons a hidden layer has: ``multiplier * input_dim``, at least ``min_neurons`` (None:
+    ``DEFAULT_MIN_HIDDEN_NEURONS``), at most ``max_neurons`` (None: no cap; it wins over the floor)."""
+    floor = DEFAULT_MIN_HIDDEN_NEURONS if min_neurons is None else min_neurons
+    width = max(multiplier * input_dim, floor)
+    return width if max_neurons is None else min(width, max_neurons)

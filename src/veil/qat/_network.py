@@ -33,6 +33,7 @@ from ._defaults import (
     DEFAULT_N_W_BITS,
     default_mid_rise_inputs,
     default_n_accum_bits,
+    hidden_width,
 )
 from ._layer_integers import accumulator_bit_widths, integer_range
 from ._output_sums import OutputGroups, add_partial_sums
@@ -75,8 +76,7 @@ class SparseQuantNeuralNetwork(nn.Module):
             ``"a2q"`` / ``"a2q_plus"`` (see ``veil.qat._routes``).
         n_accum_bits_output: bits of the output layer's accumulator, which is decrypted without a lookup.
             ``None`` (default): ``max(hidden_accum_bits, 7)``.
-        min_hidden_neurons: the fewest neurons a hidden layer has, however few the input features; None:
-            ``DEFAULT_MIN_HIDDEN_NEURONS`` (32).
+        min_hidden_neurons: the fewest neurons a hidden layer has, however few the input features (None: 32).
         max_hidden_neurons: the most neurons a hidden layer has, however many the input features (wins
             over ``min_hidden_neurons``); None (default): no cap.
         mid_rise_inputs: shift the inputs by half a quantizer step, so the levels sit symmetric around zero
@@ -176,11 +176,9 @@ class SparseQuantNeuralNetwork(nn.Module):
 
     @property
     def n_hidden_neurons(self) -> int:
-        """Hidden width: ``n_hidden_neurons_multiplier * input_dim``, at least ``min_hidden_neurons``, at
-        most ``max_hidden_neurons``."""
-        floor = DEFAULT_MIN_HIDDEN_NEURONS if self.min_hidden_neurons is None else self.min_hidden_neurons
-        width = max(self.n_hidden_neurons_multiplier * self.input_dim, floor)
-        return width if self.max_hidden_neurons is None else min(width, self.max_hidden_neurons)
+        """Hidden width (:func:`~veil.qat._defaults.hidden_width`)."""
+        args = (self.n_hidden_neurons_multiplier, self.min_hidden_neurons, self.max_hidden_neurons)
+        return hidden_width(self.input_dim, *args)
 
     @property
     def n_encoded_inputs(self) -> int:
