@@ -6,6 +6,7 @@ import torch
 
 import veil
 from veil.quantization import _converter
+from veil.quantization._idle_neurons import hidden_neurons, without_neurons
 from veil.torch import compile_torch_model
 
 N_BITS = {"model_inputs": 3, "op_inputs": 3, "op_weights": 3, "model_outputs": 4}
@@ -54,3 +55,29 @@ def test_pruned_model_survives_a_file_round_trip(data, tmp_path):
     module.dump(tmp_path / "m.veil")
     loaded = veil.load(tmp_path / "m.veil")
     np.testing.assert_array_equal(loaded.forward(data), module.forward(data))
+
+
+def _all_values(graph, q_x) -> dict:
+    values = {graph.input: q_x}
+    for node in graph.nodes:
+        values[node.output] = node.evaluate(*(values[name] for name in node.inputs))
+    return values
+
+
+def test_a_removed_neuron_takes_exactly_its_contribution_out_of_the_next_layer(data):
+    module = compile_torch_model(_mlp_with_idle_neurons(), data, n_bits=N_BITS)
+    graph = module.graph
+    neurons = hidden_neurons(graph)
+    assert len(neurons) == 4  # the hidden layer's active neurons; the idle ones are gone already
+    index, position = neurons[1]
+    trimmed = without_neurons(graph, [(index, position)])
+    assert trimmed.table_lookup_count() == 3 and graph.table_lookup_count() == 4  # the input is unchanged
+    q_x = module.quantize_input(data)
+    full, cut = _all_values(graph, q_x), _all_values(trimmed, q_x)
+    lookup, reader = graph.nodes[index + 1], graph.nodes[index + 2]
+    zero_point = np.broadcast_to(np.asarray(reader.input_zero_point).reshape(-1), (len(neurons),))[position]
+    contribution = (full[lookup.output][:, position] - zero_point)[:, None] * reader.weight[position]
+    assert np.any(contribution != 0)
+    np.testing.assert_array_equal(cut[reader.output], full[reader.output] - contribution)
+    assert cut[reader.output].min() >= 0
+    assert np.all(cut[reader.output] <= trimmed.tensors[reader.output].high)

@@ -5,7 +5,7 @@ import pytest
 from veil.qat import SparseQuantNeuralNetwork
 from veil.quantization import RoundingPolicy
 from veil.sklearn import NeuralNetClassifier
-from veil.sklearn._capacity import _default_width
+from veil.sklearn._capacity import default_width
 from veil.sklearn._ladder import LOOKUP_SECONDS, candidates, estimated_seconds, input_bits_options
 
 
@@ -100,9 +100,9 @@ def test_rounded_candidates_are_narrowed_to_fit_the_budget_on_wide_data():
 
 def test_only_a_width_left_to_veil_is_narrowed():
     default = {"max_hidden_neurons": None, "n_hidden_neurons_multiplier": 1, "min_hidden_neurons": None}
-    assert _default_width(default)
+    assert default_width(default)
     for user in ({"max_hidden_neurons": 40}, {"n_hidden_neurons_multiplier": 2}, {"min_hidden_neurons": 32}):
-        assert not _default_width({**default, **user}), user
+        assert not default_width({**default, **user}), user
 
 
 def _ladder(minimum, width: int, budget: float = 3.0, may_narrow: bool = False) -> list:

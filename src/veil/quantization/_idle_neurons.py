@@ -56,6 +56,32 @@ def drop_idle_neurons(graph: IntegerGraph) -> IntegerGraph:
     return IntegerGraph(input=graph.input, output=graph.output, nodes=nodes, tensors=tensors)
 
 
+def hidden_neurons(graph: IntegerGraph) -> list[tuple[int, int]]:
+    """``(node index, position)`` of every hidden neuron of ``graph``: the node index of the linear layer
+    whose accumulator the neuron's lookup reads, and the neuron's position in that layer."""
+    found = []
+    for index in range(len(graph.nodes) - 2):
+        first, lookup, second = graph.nodes[index : index + 3]
+        if _is_hidden_layer(first, lookup, second, graph.nodes, graph.output, graph.tensors):
+            found += [(index, position) for position in range(second.weight.shape[0])]
+    return found
+
+
+def without_neurons(graph: IntegerGraph, neurons) -> IntegerGraph:
+    """``graph`` without the hidden ``neurons`` (items of :func:`hidden_neurons`): each one's outgoing
+    weights become 0, so it no longer changes the next layer, and it is dropped as idle. The next layer's
+    stored outputs stay within their bounds: a removed contribution only narrows the range of the sum."""
+    nodes = list(graph.nodes)
+    for index, position in neurons:
+        reader = nodes[index + 2]
+        weight = np.array(reader.weight, copy=True)
+        weight[position, :] = 0
+        nodes[index + 2] = dataclasses.replace(reader, weight=weight)
+    return drop_idle_neurons(
+        IntegerGraph(input=graph.input, output=graph.output, nodes=nodes, tensors=dict(graph.tensors))
+    )
+
+
 def _is_hidden_layer(first, lookup, second, nodes, output: str, tensors) -> bool:
     if not (
         isinstance(first, LinearNode)

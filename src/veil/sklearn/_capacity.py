@@ -34,7 +34,7 @@ from ._ladder import Candidate, candidates, input_bits_options
 from ._params import VALIDATION_FRACTION
 from ._search_jobs import SearchJobs
 
-__all__ = ["CapacityReport", "search_capacity"]
+__all__ = ["CapacityReport", "default_width", "search_capacity"]
 
 #: Fewer rows than this and a validation split says nothing: the cheapest candidate is used.
 MIN_SEARCH_ROWS = 60
@@ -58,6 +58,9 @@ class CapacityReport:
     ``refit``: the chosen configuration trained again on every row, its score on the validation rows (which
     it saw) and whether it replaced the searched network (None: nothing searched, or more rows than
     ``REFIT_MAX_ROWS``).
+    ``latency_check``: the compiled circuit's estimated seconds a row, after each compilation, and how many
+    hidden neurons left the integer model to bring it within ``latency_budget`` (None: not checked;
+    ``_latency_check``).
     """
 
     chosen: dict
@@ -69,6 +72,7 @@ class CapacityReport:
     first_candidate_ranges: list = field(default_factory=list)
     folding: dict | None = None
     refit: dict | None = None
+    latency_check: dict | None = None
 
     def to_dict(self) -> dict:
         """The report as plain values; a measurement that is not finite (a training that diverged) as None,
@@ -138,7 +142,7 @@ def search_capacity(estimator, X, y, n_outputs: int, plan, normalization, **fit_
         user["n_w_bits"],
         may_round,
         parse_rounding_threshold_bits(estimator.rounding_threshold_bits),
-        may_narrow=_default_width(user),
+        may_narrow=default_width(user),
     )
     classifier = is_classifier(estimator)
     split = None if len(X) < MIN_SEARCH_ROWS else validation_split(X, y, classifier, estimator.random_state)
@@ -208,7 +212,7 @@ def _refit(search: SearchJobs, chosen: Candidate, chosen_score: float, searched_
     return (net if used else searched_net), {"validation_score": value, "used": used}
 
 
-def _default_width(user: dict) -> bool:
+def default_width(user: dict) -> bool:
     """Whether the hidden width is Veil's to choose: the user's width parameters are at their defaults."""
     return (
         user["max_hidden_neurons"] is None

@@ -124,7 +124,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
     latency_budget : float or None, default=3.0
         Estimated encrypted seconds per row (on 2 cores) that no searched configuration may exceed,
         except the cheapest one; a budget of about 4 s or more also lets the search try wider hidden
-        layers (``module__min_hidden_neurons``). None: no limit.
+        layers (``module__min_hidden_neurons``). A searched network priced at two thirds of it or more,
+        at a width Veil chose, is then compiled without keys, and while concrete's estimate of its
+        circuit exceeds the budget, the hidden neurons whose removal changes its outputs least leave the
+        integer model (``capacity_["latency_check"]``). None: no limit.
     input_normalization : {"robust"} or None, default="robust"
         Per-feature ``(x - mean) / std`` of the training data winsorized at its 1st and 99th percentiles,
         before the single input quantizer; computed at ``fit`` and run by the client in clear, so raw
@@ -154,8 +157,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         encrypted seconds per row, the float reference's validation score (``input_grids``: also on each
         input grid it chose the input range from), every candidate tried (``first_candidate_ranges``: the
         first at each input range, the range of least validation loss kept), and ``folding``: the linear
-        models' scores that chose ``module__folded_inputs``, and ``refit``: the chosen configuration's
-        training on every row (up to 2,000 rows), the final network unless it failed.
+        models' scores that chose ``module__folded_inputs``, ``refit``: the chosen configuration's
+        training on every row (up to 2,000 rows), the final network unless it failed, and
+        ``latency_check``: the compiled circuit's estimated seconds and the hidden neurons removed to fit
+        ``latency_budget`` (None: not checked).
     training_plan_ : dict
         The batch size, steps per epoch and epochs the final training ran.
     skorch_net_ : skorch.NeuralNetClassifier

@@ -1,0 +1,106 @@
+"""``latency_budget`` checked on the circuit the fitted network compiles to.
+
+The capacity search prices its candidates before any training (``_ladder``). concrete prices the circuit
+the trained network compiles to, and a rounded layer's accumulators can reach a bit wider than its price
+assumed: 32 neurons priced 2.98 s compiled at up to 3.04 s (docs/decisions/latency-estimate.md). So once
+``fit`` has built the integer model of a searched network priced near the budget, the circuit is compiled
+without keys and its latency estimated from concrete's cost model. While that estimate exceeds the budget,
+the hidden neurons whose removal moves the model's outputs least on the training rows leave the integer
+model (docs/decisions/compiled-latency-check.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+
+from veil import fhe
+from veil.quantization._idle_neurons import hidden_neurons, without_neurons
+
+from ._capacity import default_width
+
+__all__ = [
+    "CHECKED_SHARE",
+    "SECONDS_PER_COMPLEXITY_UNIT",
+    "checks_compiled_latency",
+    "compiled_seconds",
+    "keep_within_budget",
+]
+
+#: Seconds per unit of concrete's cost model (``FheCircuit.statistics.complexity``) on the machine class
+#: of ``LOOKUP_SECONDS``: its lookup costs of 2026-11-23 (``benchmarks/results/2026-11-23.json``) converted
+#: by ``benchmarks.pbs.seconds_per_complexity_unit``, the rate ``make bench-accuracy`` prices circuits at.
+SECONDS_PER_COMPLEXITY_UNIT = 1.1548941e-10
+#: A network priced below this share of the budget is not compiled: concrete's estimates of the suite's
+#: circuits came to at most 1.45 times the search's price (docs/decisions/latency-estimate.md).
+CHECKED_SHARE = 1 / 1.5
+#: Rows of ``X``, spread over it, on which each neuron's removal is scored.
+MAX_SCORED_ROWS = 2000
+#: Compilations after the first before the check stops; each removes as many neurons as the excess
+#: is estimated to need, so one is usually enough.
+MAX_ROUNDS = 4
+
+
+def checks_compiled_latency(estimator, report) -> bool:
+    """Whether ``fit`` checks the compiled circuit against ``latency_budget``: the search chose the network,
+    its width was Veil's to choose (a width the user set is never changed), and it was priced at
+    :data:`CHECKED_SHARE` of the budget or more."""
+    budget = estimator.latency_budget
+    return bool(
+        report.searched
+        and budget is not None
+        and report.estimated_seconds >= CHECKED_SHARE * budget
+        and default_width(estimator._module_params({}))
+    )
+
+
+def compiled_seconds(graph, q_x: np.ndarray) -> float | None:
+    """Estimated encrypted seconds per row of ``graph`` compiled on the encoded rows ``q_x`` (one sample
+    per row, as :meth:`QuantizedModule.compile` traces them); None when concrete reports no cost."""
+    samples = [q_x[i : i + 1] for i in range(q_x.shape[0])]
+    circuit = fhe.compile_integer_function(graph, samples, execution=False)
+    complexity = circuit.statistics.complexity
+    return None if complexity is None else float(complexity) * SECONDS_PER_COMPLEXITY_UNIT
+
+
+def keep_within_budget(module, X: np.ndarray, budget: float) -> tuple[object, dict]:
+    """``(module, report)``: ``module`` (a ``QuantizedModule``), or a copy without the hidden neurons that
+    keep its compiled estimate over ``budget`` seconds, and what was measured.
+
+    ``report`` holds ``estimated_seconds`` (the estimate after each compilation) and
+    ``removed_neurons`` (how many hidden neurons left the integer model).
+    """
+    q_x = module.quantize_input(X)
+    graph = module.graph
+    seconds = compiled_seconds(graph, q_x)
+    report = {"estimated_seconds": [seconds], "removed_neurons": 0}
+    scored = q_x[np.unique(np.linspace(0, len(q_x) - 1, min(len(q_x), MAX_SCORED_ROWS)).astype(int))]
+    for _ in range(MAX_ROUNDS):
+        neurons = hidden_neurons(graph)
+        if seconds is None or seconds <= budget or len(neurons) <= 1:
+            break
+        # Every hidden neuron costs about the same (one lookup and its rounding): remove as many as the
+        # excess is worth at the circuit's average cost a neuron.
+        count = min(math.ceil((seconds - budget) / (seconds / len(neurons))), len(neurons) - 1)
+        graph = without_neurons(graph, _least_moving(module, graph, neurons, scored)[:count])
+        report["removed_neurons"] += count
+        seconds = compiled_seconds(graph, q_x)
+        report["estimated_seconds"].append(seconds)
+    if graph is module.graph:
+        return module, report
+    trimmed = copy.copy(module)
+    trimmed.graph, trimmed.fhe_circuit, trimmed._simulation_circuit = graph, None, None
+    return trimmed, report
+
+
+def _least_moving(module, graph, neurons: list[tuple[int, int]], q_x: np.ndarray) -> list[tuple[int, int]]:
+    """``neurons`` ordered by how little removing each alone moves the decoded outputs on ``q_x`` (mean
+    squared change), least first; ties keep the graph's order."""
+    outputs = module.dequantize_output(graph(q_x))
+    moved = [
+        float(np.mean((module.dequantize_output(without_neurons(graph, [neuron])(q_x)) - outputs) ** 2))
+        for neuron in neurons
+    ]
+    return [neurons[i] for i in np.argsort(moved, kind="stable")]
