@@ -10,13 +10,15 @@ from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 
 import veil
-from veil.sklearn import NeuralNetClassifier, _latency_check
+from veil.quantization._idle_neurons import hidden_neurons, without_neurons
+from veil.sklearn import NeuralNetClassifier, NeuralNetRegressor, _latency_check
 from veil.sklearn._capacity import CapacityReport
 from veil.sklearn._latency_check import (
     SECONDS_PER_COMPLEXITY_UNIT,
     checks_compiled_latency,
     compiled_seconds,
     keep_within_budget,
+    training_loss,
 )
 
 QUICK = {"max_epochs": 6, "random_state": 0}
@@ -43,22 +45,22 @@ def fixed(iris):
 
 
 def test_a_circuit_within_its_budget_is_left_as_it_is(fixed, iris):
-    X, _ = iris
+    X, y = iris
     module = fixed.quantized_module_
     assert fixed.capacity_["latency_check"] is None
     seconds = compiled_seconds(module.graph, module.quantize_input(X))
     assert 0.05 < seconds < 1.0  # a few tens of 4-bit lookups
-    kept, report = keep_within_budget(module, X, budget=seconds)
+    kept, report = keep_within_budget(module, X, y, seconds, training_loss(fixed))
     assert kept is module and report == {"estimated_seconds": [seconds], "removed_neurons": 0}
 
 
 def test_a_circuit_over_its_budget_loses_the_neurons_the_excess_needs(fixed, iris):
-    X, _ = iris
+    X, y = iris
     module = fixed.quantized_module_
     lookups = module.graph.table_lookup_count()
     seconds = compiled_seconds(module.graph, module.quantize_input(X))
     budget = seconds * (lookups - 2.5) / lookups  # about two and a half neurons too many
-    trimmed, report = keep_within_budget(module, X, budget)
+    trimmed, report = keep_within_budget(module, X, y, budget, training_loss(fixed))
     assert report["estimated_seconds"][0] == seconds
     assert report["estimated_seconds"][-1] <= budget
     assert report["removed_neurons"] >= 3
@@ -72,6 +74,29 @@ def test_a_circuit_over_its_budget_loses_the_neurons_the_excess_needs(fixed, iri
     np.testing.assert_array_equal(
         trimmed.quantized_forward(q_x, fhe="simulate"), trimmed.quantized_forward(q_x)
     )
+
+
+def test_the_neurons_removed_are_those_whose_loss_on_the_training_rows_rises_least(fixed, iris):
+    X, y = iris
+    module, loss = fixed.quantized_module_, training_loss(fixed)
+    lookups = module.graph.table_lookup_count()
+    seconds = compiled_seconds(module.graph, module.quantize_input(X))
+    trimmed, _ = keep_within_budget(module, X, y, seconds * (lookups - 0.5) / lookups, loss)
+    q_x = module.quantize_input(X)
+    after = {
+        neuron: loss(module.dequantize_output(without_neurons(module.graph, [neuron])(q_x)), y)
+        for neuron in hidden_neurons(module.graph)
+    }
+    best = min(after, key=after.get)
+    np.testing.assert_array_equal(trimmed.quantized_forward(q_x), without_neurons(module.graph, [best])(q_x))
+    assert len(set(after.values())) > 1  # the choice was not a tie broken by order
+
+
+def test_a_regressors_loss_is_the_squared_error_and_a_classifiers_the_log_loss():
+    outputs, classes = np.array([[2.0, 0.0], [0.0, 0.0]]), np.array([0, 1])
+    expected = -np.mean([np.log(np.exp(2) / (np.exp(2) + 1)), np.log(0.5)])
+    assert training_loss(NeuralNetClassifier())(outputs, classes) == pytest.approx(expected)
+    assert training_loss(NeuralNetRegressor())(np.array([[1.0], [3.0]]), np.array([1.0, 1.0])) == 2.0
 
 
 def test_only_a_searched_network_of_veils_width_priced_near_the_budget_is_checked():

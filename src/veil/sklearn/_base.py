@@ -30,7 +30,7 @@ from veil.torch import build_quantized_module, torch_to_onnx
 
 from ._capacity import CapacityReport, search_capacity
 from ._files import estimator_to_content
-from ._latency_check import checks_compiled_latency, keep_within_budget
+from ._latency_check import checks_compiled_latency, keep_within_budget, training_loss
 from ._params import ESTIMATOR_CONSTRAINTS, TrainingPlan, client_normalization, resolve_training
 from ._prediction import PredictionMixin
 from ._torch_state import NetSnapshot, load_trained_weights, one_torch_thread, seeded_torch
@@ -198,7 +198,7 @@ class BaseQuantizedNeuralNet(PredictionMixin, BaseEstimator):
         self._build_integer_model(net, X)
         if checks_compiled_latency(self, report):
             self.quantized_module_, report.latency_check = keep_within_budget(
-                self.quantized_module_, X, self.latency_budget
+                self.quantized_module_, X, y_train, self.latency_budget, training_loss(self)
             )
             self.capacity_ = report.to_dict()
         return self
