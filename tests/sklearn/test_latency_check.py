@@ -76,6 +76,16 @@ def test_a_circuit_over_its_budget_loses_the_neurons_the_excess_needs(fixed, iri
     )
 
 
+def test_a_budget_no_trimming_reaches_says_so(fixed, iris):
+    X, y = iris
+    with pytest.warns(veil.CapacityWarning, match=r"still over latency_budget=0.001"):
+        trimmed, report = keep_within_budget(fixed.quantized_module_, X, y, 0.001, training_loss(fixed))
+    assert len(report["estimated_seconds"]) == 1 + _latency_check.MAX_ROUNDS or (
+        trimmed.graph.table_lookup_count() == 1
+    )
+    assert report["estimated_seconds"][-1] > 0.001
+
+
 def test_the_neurons_removed_are_those_whose_loss_on_the_training_rows_rises_least(fixed, iris):
     X, y = iris
     module, loss = fixed.quantized_module_, training_loss(fixed)

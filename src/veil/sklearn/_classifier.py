@@ -126,8 +126,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseQuantizedNeuralNet):
         except the cheapest one; a budget of about 4 s or more also lets the search try wider hidden
         layers (``module__min_hidden_neurons``). A searched network priced at two thirds of it or more,
         at a width Veil chose, is then compiled without keys, and while concrete's estimate of its
-        circuit exceeds the budget, the hidden neurons whose removal changes its outputs least leave the
-        integer model (``capacity_["latency_check"]``). None: no limit.
+        circuit exceeds the budget, the hidden neurons whose removal raises its training loss least leave
+        the integer model (``capacity_["latency_check"]``). None: no limit.
     input_normalization : {"robust"} or None, default="robust"
         Per-feature ``(x - mean) / std`` of the training data winsorized at its 1st and 99th percentiles,
         before the single input quantizer; computed at ``fit`` and run by the client in clear, so raw

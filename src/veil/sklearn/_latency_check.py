@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import numpy as np
 from scipy.special import log_softmax
 from sklearn.base import is_classifier
 
 from veil import fhe
+from veil._warnings import user_stacklevel
+from veil.errors import CapacityWarning
 from veil.quantization._idle_neurons import hidden_neurons, without_neurons
 
 from ._capacity import default_width
@@ -101,6 +104,13 @@ def keep_within_budget(module, X: np.ndarray, y: np.ndarray, budget: float, loss
         report["removed_neurons"] += count
         seconds = compiled_seconds(graph, q_x)
         report["estimated_seconds"].append(seconds)
+    if seconds is not None and seconds > budget:
+        warnings.warn(
+            f"the compiled circuit is estimated at {seconds:.2f} s a row after removing "
+            f"{report['removed_neurons']} hidden neurons, still over latency_budget={budget:g}",
+            CapacityWarning,
+            stacklevel=user_stacklevel(),
+        )
     if graph is module.graph:
         return module, report
     trimmed = copy.copy(module)
