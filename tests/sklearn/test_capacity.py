@@ -30,11 +30,7 @@ from veil.sklearn._training import FloatReference, measure
 QUICK = {"max_epochs": 6, "random_state": 0}
 
 
-@pytest.fixture(autouse=True)
-def quiet_short_training():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_short_training")
 
 
 def test_a_networks_seed_follows_its_own_configuration_not_its_place_in_the_search():

@@ -1,13 +1,11 @@
 """Folded inputs: the client's ``|z|`` features, the linear probe that decides them, their files."""
 
 import io
-import warnings
 
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_circles, make_regression
-from sklearn.exceptions import ConvergenceWarning
 
 import veil
 from veil.deployment import FHEModelClient, FHEModelDev, FHEModelServer
@@ -18,12 +16,7 @@ from veil.sklearn._capacity import validation_split
 from veil.sklearn._folding import FOLD_MIN_GAIN, FOLD_MIN_ROWS, choose_folding
 from veil.sklearn._params import client_normalization
 
-
-@pytest.fixture(autouse=True)
-def quiet_short_training():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_short_training")
 
 
 def _raw_circles(n_rows=400):

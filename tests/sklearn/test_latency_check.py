@@ -24,11 +24,7 @@ from veil.sklearn._latency_check import (
 QUICK = {"max_epochs": 6, "random_state": 0}
 
 
-@pytest.fixture(autouse=True)
-def quiet_short_training():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_short_training")
 
 
 @pytest.fixture(scope="module")
